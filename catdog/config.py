@@ -1,0 +1,113 @@
+"""A run's settings: one frozen dataclass, saved as JSON with every run.
+
+Also home to `CatdogError`, the one exception type for mistakes a user can make; its message
+always says what to do, and every front end (CLI, dashboard) shows the message, not a traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+FLIP_MODES = ("none", "horizontal", "vertical", "horizontal_and_vertical")
+
+
+class CatdogError(ValueError):
+    """A problem the user can fix; the message says how."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """Everything needed to repeat, reload and compare one training run."""
+
+    model: str = "model4"  # key in catdog.models.MODELS
+    epochs: int = 20  # the tutorial trains every model for 20 epochs
+    batch_size: int = 32  # the tutorial's BATCH_SIZE
+    learning_rate: float = 0.001  # Keras' Adam default, which the tutorial uses
+    image_size: tuple[int, int] = (160, 160)  # (height, width), the tutorial's IMG_SIZE
+    seed: int = 0  # drives shuffling, the validation/test split and augmentation
+    data: str | None = None  # dataset folder; None means the tutorial's download
+    # Frozen-base models (Model 4) train their head on features computed once instead of
+    # running the frozen network every epoch; same function, far less work (see train.py).
+    fast: bool = True
+    # None keeps the model's own augmentation (as in the tutorial); a value overrides it.
+    flip: str | None = None
+    rotation: float | None = None  # fraction of a full turn, as in keras.layers.RandomRotation
+    early_stopping: int = 0  # patience in epochs; 0 = off (the tutorial has none)
+
+    def __post_init__(self):
+        # Lists come back from JSON; keep the dataclass hashable and comparable.
+        object.__setattr__(self, "image_size", tuple(int(v) for v in self.image_size))
+        if not isinstance(self.epochs, int) or self.epochs < 1:
+            raise CatdogError(f"epochs must be a whole number of at least 1, got {self.epochs!r}.")
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise CatdogError(
+                f"batch size must be a whole number of at least 1, got {self.batch_size!r}."
+            )
+        if not (0 < float(self.learning_rate) <= 1):
+            raise CatdogError(
+                f"learning rate must be above 0 and at most 1, got {self.learning_rate!r}."
+            )
+        if len(self.image_size) != 2 or min(self.image_size) < 8:
+            raise CatdogError(f"image size must be two sides of at least 8 pixels, got {self.image_size}.")
+        if self.flip is not None and self.flip not in FLIP_MODES:
+            raise CatdogError(f"flip must be one of {', '.join(FLIP_MODES)}; got {self.flip!r}.")
+        if self.rotation is not None and not (0 <= float(self.rotation) <= 0.5):
+            raise CatdogError(f"rotation must be between 0 and 0.5 of a turn, got {self.rotation!r}.")
+        if self.early_stopping < 0:
+            raise CatdogError("early stopping patience cannot be negative.")
+
+    def to_dict(self) -> dict:
+        """The settings as plain JSON-ready values."""
+        values = dataclasses.asdict(self)
+        values["image_size"] = list(self.image_size)
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict) -> RunConfig:
+        """Rebuild settings saved by `to_dict`, ignoring keys from newer versions."""
+        known = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in values.items() if key in known})
+
+    def replace(self, **changes) -> RunConfig:
+        """A copy with some settings changed (validated like a new one)."""
+        return dataclasses.replace(self, **changes)
+
+
+def runs_dir() -> Path:
+    """Where runs are saved: `$CATDOG_RUNS_DIR`, default `./runs`."""
+    return Path(os.environ.get("CATDOG_RUNS_DIR", "runs")).expanduser().resolve()
+
+
+def cache_dir() -> Path:
+    """Where computed features are cached: `$CATDOG_CACHE_DIR`, default `~/.cache/catdog`."""
+    return Path(os.environ.get("CATDOG_CACHE_DIR", "~/.cache/catdog")).expanduser().resolve()
+
+
+def data_root() -> Path:
+    """The only tree local-folder datasets may come from in the dashboard: `$CATDOG_DATA_ROOT`,
+    default `~/catdog-data`."""
+    return Path(os.environ.get("CATDOG_DATA_ROOT", "~/catdog-data")).expanduser().resolve()
+
+
+def write_json_atomic(path: Path, value) -> None:
+    """Write JSON to a temporary file beside `path`, then rename it into place, so a reader
+    (or a crash) never sees a half-written file."""
+    write_bytes_atomic(Path(path), (json.dumps(value, indent=2) + "\n").encode())
+
+
+def write_bytes_atomic(path: Path, payload: bytes) -> None:
+    """Write bytes to a temporary file beside `path`, fsync, and rename it into place."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise

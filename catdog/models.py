@@ -1,0 +1,226 @@
+"""Models: one registry from key to builder; the tutorial's four models and our own.
+
+Every model takes raw RGB pixels (0-255): it owns its preprocessing and augmentation, so
+training, evaluation, prediction and an exported file can never disagree. A model ends either in
+one logit per class (trained with sparse categorical cross-entropy from logits, as the tutorial's
+Models 1, 2 and 4) or, for two classes, in one sigmoid unit (binary cross-entropy, Model 3).
+
+    model = create_model("model2", image_size=(160, 160), num_classes=2)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from catdog.augment import augmentation_layers
+from catdog.config import CatdogError
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """A registered model: how to build it and what to tell people about it."""
+
+    key: str
+    title: str
+    description: str  # one line for the Train page
+    build: Callable  # build(image_size, num_classes, flip, rotation, pretrained) -> keras.Model
+    flip: str  # the model's own augmentation, as in the tutorial
+    rotation: float
+    tutorial_val_accuracy: float | None  # final validation accuracy the tutorial reported
+    frozen_base: bool = False  # its features can be computed once (see train.py)
+
+
+def _conv_stack(layers, filters, activation, padding="valid", initializer="glorot_uniform", pool_last=False):
+    stack = []
+    for index, width in enumerate(filters):
+        stack.append(layers.Conv2D(width, (3, 3), activation=activation, padding=padding, kernel_initializer=initializer))
+        if activation is None:
+            stack.append(layers.LeakyReLU(negative_slope=0.3))  # the tutorial's layers.LeakyReLU()
+        if index < len(filters) - 1 or pool_last:
+            stack.append(layers.MaxPooling2D((2, 2)))
+    return stack
+
+
+def _logits_or_sigmoid(layers, num_classes, sigmoid_for_two=False):
+    if sigmoid_for_two and num_classes == 2:
+        return layers.Dense(1, activation="sigmoid", name="output")
+    return layers.Dense(num_classes, name="output")
+
+
+def build_model1(image_size, num_classes, flip="none", rotation=0.0, pretrained=True):
+    """Tutorial Model 1: three convolutions and a large dense layer; no augmentation."""
+    import keras
+    from keras import layers
+
+    return keras.Sequential(
+        [keras.Input((*image_size, 3))]
+        + augmentation_layers(flip, rotation)
+        + [layers.Rescaling(1.0, name="raw_pixels")]  # the tutorial feeds 0-255 unscaled
+        + _conv_stack(layers, (32, 64, 128), "relu")
+        + [layers.Flatten(), layers.Dense(256, activation="relu"), layers.Dropout(0.25), _logits_or_sigmoid(layers, num_classes)],
+        name="model1",
+    )
+
+
+def build_model2(image_size, num_classes, flip="horizontal", rotation=0.05, pretrained=True):
+    """Tutorial Model 2: Model 1 with flip/rotation augmentation and two more convolutions."""
+    import keras
+    from keras import layers
+
+    return keras.Sequential(
+        [keras.Input((*image_size, 3))]
+        + augmentation_layers(flip, rotation)
+        + _conv_stack(layers, (32, 64, 128, 256, 256), "relu")
+        + [layers.Flatten(), layers.Dense(256, activation="relu"), layers.Dropout(0.25), _logits_or_sigmoid(layers, num_classes)],
+        name="model2",
+    )
+
+
+def build_model3(image_size, num_classes, flip="horizontal", rotation=0.1, pretrained=True):
+    """Tutorial Model 3: pixels scaled to [-1, 1], LeakyReLU, he_uniform, 'same' padding, sigmoid."""
+    import keras
+    from keras import layers
+
+    return keras.Sequential(
+        [keras.Input((*image_size, 3)), _mobilenet_scaling(layers)]
+        + augmentation_layers(flip, rotation)
+        + _conv_stack(layers, (32, 64, 128, 256, 256), None, padding="same", initializer="he_uniform")
+        + [
+            layers.Flatten(),
+            layers.Dense(512, kernel_initializer="he_uniform"),
+            layers.LeakyReLU(negative_slope=0.3),
+            layers.Dropout(0.25),
+            _logits_or_sigmoid(layers, num_classes, sigmoid_for_two=True),
+        ],
+        name="model3",
+    )
+
+
+def build_model4(image_size, num_classes, flip="horizontal", rotation=0.1, pretrained=True):
+    """Tutorial Model 4: frozen MobileNetV2 (ImageNet) + global max pooling + one dense layer."""
+    import keras
+    from keras import layers
+
+    base = _mobilenet_v2(image_size, pretrained)
+    base.trainable = False
+    inputs = keras.Input((*image_size, 3))
+    # training=False keeps the base's BatchNorm in inference mode, also when it is later unfrozen.
+    base_layer = keras.Model(inputs, base(inputs, training=False), name="mobilenet_v2_base")
+    return keras.Sequential(
+        [keras.Input((*image_size, 3)), _mobilenet_scaling(layers)]
+        + augmentation_layers(flip, rotation)
+        + [base_layer, layers.GlobalMaxPooling2D(name="pool"), _logits_or_sigmoid(layers, num_classes)],
+        name="model4",
+    )
+
+
+def _mobilenet_scaling(layers):
+    # Same arithmetic as keras.applications.mobilenet_v2.preprocess_input (x / 127.5 - 1), as a
+    # serializable layer so saved models load in Keras' safe mode.
+    return layers.Rescaling(1.0 / 127.5, offset=-1.0, name="scale_to_minus1_1")
+
+
+def _mobilenet_v2(image_size, pretrained):
+    import keras
+
+    try:
+        return keras.applications.MobileNetV2(
+            input_shape=(*image_size, 3), include_top=False, weights="imagenet" if pretrained else None
+        )
+    except Exception as error:  # Keras raises a bare Exception when the download fails
+        from catdog.data import keras_home
+
+        raise CatdogError(
+            "MobileNetV2's ImageNet weights are not in the Keras cache "
+            f"({keras_home()}/models) and could not be downloaded ({error}). Connect to the "
+            "internet once, or set KERAS_HOME to a Keras cache that holds them."
+        ) from None
+
+
+MODELS: dict[str, ModelSpec] = {
+    spec.key: spec
+    for spec in (
+        ModelSpec("model1", "Model 1: small CNN", "Three convolutions and a 42M-parameter dense layer; no augmentation. Overfits.", build_model1, "none", 0.0, 0.5606),
+        ModelSpec("model2", "Model 2: CNN + augmentation", "Random flips and rotations, five convolutions.", build_model2, "horizontal", 0.05, 0.7079),
+        ModelSpec("model3", "Model 3: CNN + preprocessing", "Pixels scaled to [-1, 1], LeakyReLU, he_uniform, sigmoid output.", build_model3, "horizontal", 0.1, 0.7698),
+        ModelSpec("model4", "Model 4: transfer learning", "Frozen MobileNetV2 pre-trained on ImageNet with a new dense head.", build_model4, "horizontal", 0.1, 0.9827, frozen_base=True),
+    )
+}
+
+
+def list_models() -> list[str]:
+    """The registered model keys, in order."""
+    return list(MODELS)
+
+
+def get_spec(key: str) -> ModelSpec:
+    """The registry entry for `key`; a clear error naming the valid keys otherwise."""
+    if key not in MODELS:
+        raise CatdogError(f"unknown model {key!r}; choose one of {', '.join(MODELS)}.")
+    return MODELS[key]
+
+
+def create_model(
+    key: str,
+    image_size: tuple[int, int] = (160, 160),
+    num_classes: int = 2,
+    learning_rate: float = 0.001,
+    flip: str | None = None,
+    rotation: float | None = None,
+    pretrained: bool = True,
+):
+    """Build and compile a registered model as the tutorial does (Adam, accuracy).
+
+    Args:
+        key: a key of `MODELS`.
+        image_size: (height, width) of the input images.
+        num_classes: number of classes (at least 2).
+        learning_rate: Adam's learning rate.
+        flip, rotation: override the model's own augmentation; None keeps the tutorial's.
+        pretrained: load ImageNet weights for transfer-learning models (False for fast tests).
+    """
+    import keras
+
+    spec = get_spec(key)
+    if num_classes < 2:
+        raise CatdogError("a classifier needs at least two classes.")
+    model = spec.build(
+        tuple(image_size),
+        num_classes,
+        flip=spec.flip if flip is None else flip,
+        rotation=spec.rotation if rotation is None else rotation,
+        pretrained=pretrained,
+    )
+    compile_model(model, learning_rate)
+    return model
+
+
+def compile_model(model, learning_rate: float = 0.001) -> None:
+    """Compile with Adam and the loss that matches the model's output layer."""
+    import keras
+
+    sigmoid = model.output_shape[-1] == 1
+    loss = keras.losses.BinaryCrossentropy() if sigmoid else keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=["accuracy"])
+
+
+def split_frozen(model):
+    """For a frozen-base model: (features, head) sub-models sharing the model's own layers.
+
+    `features` maps raw pixels to pooled base features without augmentation; `head` maps those
+    features to the output. Training `head` trains the full model's last layer in place.
+    """
+    import keras
+
+    features = keras.Sequential(
+        [keras.Input(model.input_shape[1:]), model.get_layer("scale_to_minus1_1"), model.get_layer("mobilenet_v2_base"), model.get_layer("pool")]
+    )
+    head = keras.Sequential([keras.Input(features.output_shape[1:]), model.get_layer("output")])
+    return features, head
+
+
+def count_params(model) -> tuple[int, int]:
+    """(total, trainable) parameter counts."""
+    trainable = sum(int(w.numpy().size) for w in model.trainable_weights)
+    return int(model.count_params()), trainable
