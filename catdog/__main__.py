@@ -1,0 +1,223 @@
+"""The command line: `python -m catdog COMMAND ...`.
+
+    python -m catdog data [--data DIR] [--json]
+    python -m catdog models [--json]
+    python -m catdog train --model KEY [--epochs N] [--batch-size N] [--learning-rate X] [--data DIR]
+                           [--runs-dir DIR] [--seed N] [--json]
+    python -m catdog runs [--runs-dir DIR] [--json]
+    python -m catdog evaluate RUN_DIR [--data DIR] [--json]
+    python -m catdog predict RUN_DIR IMAGE... [--json]
+
+Mistakes (a wrong path, an unknown model, --epochs 0) end with one line on stderr and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import catdog  # noqa: F401  (sets TensorFlow's logging before anything imports it)
+from catdog.config import CatdogError, RunConfig
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.command(args) or 0
+    except CatdogError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("stopped.", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m catdog", description="Build, train and use binary image classifiers.")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    data = commands.add_parser("data", help="where the data is, classes, counts, baseline, skipped files")
+    _data_option(data)
+    _json_option(data)
+    data.set_defaults(command=cmd_data)
+
+    models = commands.add_parser("models", help="the registered models and their parameter counts")
+    _json_option(models)
+    models.set_defaults(command=cmd_models)
+
+    train = commands.add_parser("train", help="train a model and save the run")
+    train.add_argument("--model", required=True, help="model key (see `models`)")
+    defaults = RunConfig()
+    train.add_argument("--epochs", type=int, default=defaults.epochs)
+    train.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    train.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    train.add_argument("--seed", type=int, default=defaults.seed)
+    train.add_argument("--image-size", type=int, default=defaults.image_size[0], help="side of the square input (default 160)")
+    train.add_argument("--no-fast", dest="fast", action="store_false", help="run the frozen base every epoch, as the tutorial does")
+    train.add_argument("--flip", default=None, help="override the model's flip: none, horizontal, vertical, horizontal_and_vertical")
+    train.add_argument("--rotation", type=float, default=None, help="override the model's rotation factor (fraction of a turn)")
+    train.add_argument("--early-stopping", type=int, default=0, metavar="PATIENCE", help="stop after PATIENCE epochs without improvement and keep the best (default off)")
+    _data_option(train)
+    _runs_option(train)
+    _json_option(train)
+    train.set_defaults(command=cmd_train)
+
+    runs = commands.add_parser("runs", help="list saved runs")
+    _runs_option(runs)
+    _json_option(runs)
+    runs.set_defaults(command=cmd_runs)
+
+    evaluate = commands.add_parser("evaluate", help="test accuracy and confusion matrix of a run")
+    evaluate.add_argument("run_dir")
+    _data_option(evaluate)
+    _json_option(evaluate)
+    evaluate.set_defaults(command=cmd_evaluate)
+
+    predict = commands.add_parser("predict", help="classify images with a run")
+    predict.add_argument("run_dir")
+    predict.add_argument("images", nargs="+")
+    _json_option(predict)
+    predict.set_defaults(command=cmd_predict)
+    return parser
+
+
+def _data_option(parser):
+    parser.add_argument("--data", default=None, help="dataset folder (default: the tutorial's, downloaded once)")
+
+
+def _runs_option(parser):
+    parser.add_argument("--runs-dir", default=None, help="where runs are saved (default $CATDOG_RUNS_DIR or ./runs)")
+
+
+def _json_option(parser):
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _emit(args, value, lines):
+    if args.json:
+        print(json.dumps(value))
+    else:
+        print("\n".join(lines))
+
+
+def _console_progress(done, total, what):
+    if sys.stderr.isatty():
+        print(f"\r{what}: {done}/{total}", end="\n" if done >= total else "", file=sys.stderr, flush=True)
+
+
+def cmd_data(args):
+    from catdog.data import load_dataset
+
+    summary = load_dataset(args.data, progress=_console_progress).summary()
+    lines = [f"data: {summary['root']} ({summary['layout']})", f"classes: {', '.join(summary['class_names'])}"]
+    for split, counts in summary["counts"].items():
+        lines.append(f"{split}: " + ", ".join(f"{name} {count}" for name, count in counts.items()))
+    lines.append(f"baseline accuracy (most frequent class): {summary['baseline_accuracy']:.3f}")
+    lines.append(f"skipped files: {len(summary['skipped'])}")
+    lines += [f"  {item['path']}: {item['reason']}" for item in summary["skipped"]]
+    _emit(args, summary, lines)
+
+
+def cmd_models(args):
+    from catdog.models import MODELS, count_params, create_model
+
+    entries = []
+    for key, spec in MODELS.items():
+        # Counting needs no weights: skip the ImageNet download.
+        total, trainable = count_params(create_model(key, pretrained=False))
+        entries.append({"key": key, "title": spec.title, "description": spec.description, "params": total, "trainable_params": trainable, "tutorial_val_accuracy": spec.tutorial_val_accuracy})
+    _emit(args, entries, [f"{e['key']}  {e['title']:<34} params {e['params']:>12,}  trainable {e['trainable_params']:>12,}" for e in entries])
+
+
+def cmd_train(args):
+    from catdog.train import train
+
+    config = RunConfig(
+        model=args.model,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        seed=args.seed,
+        image_size=(args.image_size, args.image_size),
+        data=args.data,
+        fast=args.fast,
+        flip=args.flip,
+        rotation=args.rotation,
+        early_stopping=args.early_stopping,
+    )
+    from catdog.models import get_spec
+
+    get_spec(config.model)
+    interactive = sys.stderr.isatty()
+    last_line = [0.0]
+
+    def progress(event):
+        if event.phase == "epoch":
+            logs = event.logs
+            print(
+                f"epoch {event.epoch}/{event.epochs}  loss {logs.get('loss', float('nan')):.4f}  accuracy {logs.get('accuracy', float('nan')):.4f}  "
+                f"val_loss {logs.get('val_loss', float('nan')):.4f}  val_accuracy {logs.get('val_accuracy', float('nan')):.4f}  {logs.get('seconds', 0):.1f}s",
+                flush=True,
+            )
+        elif event.phase in ("train", "features", "data") and interactive and time.monotonic() - last_line[0] > 0.2:
+            last_line[0] = time.monotonic()
+            eta = f"  ETA {event.eta:.0f}s" if event.eta is not None else ""
+            where = f"epoch {event.epoch}/{event.epochs} " if event.phase == "train" else ""
+            print(f"\r{event.message or where}batch {event.batch}/{event.batches}{eta}   ", end="", file=sys.stderr, flush=True)
+        elif event.phase == "features" and event.batch == event.batches:
+            print(f"{event.message}: {event.batches} batches in {event.elapsed:.1f}s", flush=True)
+
+    run = train(config, runs_root=args.runs_dir, progress=progress)
+    if interactive:
+        print(file=sys.stderr)
+    summary = run.summary()
+    _emit(args, summary, [f"{run.state}: {run.path}  ({summary['epochs']} epochs, {summary['seconds']:.1f}s, val_accuracy {summary['val_accuracy']})"])
+
+
+def cmd_runs(args):
+    from pathlib import Path
+
+    from catdog.runs import list_runs
+
+    found = [run.summary() for run in list_runs(Path(args.runs_dir) if args.runs_dir else None)]
+    _emit(args, found, [f"{r['name']}  {r['state']:<11} epochs {r['epochs']}/{r['epochs_planned']}  val_accuracy {r['val_accuracy']}" for r in found] or ["no runs yet"])
+
+
+def cmd_evaluate(args):
+    from catdog.data import load_dataset
+    from catdog.evaluate import evaluate
+    from catdog.runs import load_run
+
+    run = load_run(args.run_dir)
+    dataset = None
+    if args.data is not None:
+        dataset = load_dataset(args.data, batch_size=run.config.batch_size, seed=run.config.seed)
+    summary = evaluate(run, dataset).summary()
+    summary["run_dir"] = str(run.path)
+    low, high = summary["test_accuracy_95ci"]
+    lines = [f"test accuracy: {summary['test_accuracy']:.4f} (95% CI {low:.3f}-{high:.3f}, {summary['test_images']} images)", "confusion matrix (rows: true, columns: predicted):"]
+    lines.append("  " + " ".join(f"{name:>10}" for name in summary["class_names"]))
+    for name, row in zip(summary["class_names"], summary["confusion_matrix"]):
+        lines.append(f"{name:>10} " + " ".join(f"{value:>10}" for value in row))
+    _emit(args, summary, lines)
+
+
+def cmd_predict(args):
+    from catdog.predict import Predictor
+
+    results = Predictor.from_run(args.run_dir).predict(args.images)
+    lines = []
+    for result in results:
+        if result.error:
+            lines.append(f"{result.source}: error: {result.error}")
+        else:
+            lines.append(f"{result.source}: {result.label} (" + ", ".join(f"{k} {v:.3f}" for k, v in result.probabilities.items()) + ")")
+    _emit(args, [result.to_dict() for result in results], lines)
+    return 1 if any(result.error for result in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

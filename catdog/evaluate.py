@@ -1,0 +1,113 @@
+"""Evaluation: test-set accuracy with its uncertainty, per-class figures, the confusion matrix.
+
+The test split is rebuilt from the run's own settings (data, batch size, seed), so it is the same
+images the run never trained or validated on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from catdog import runs
+from catdog.config import CatdogError
+from catdog.data import Dataset, load_dataset, make_tf_dataset
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+    """Predictions on one split and the figures derived from them."""
+
+    class_names: tuple[str, ...]
+    paths: tuple[str, ...]
+    labels: np.ndarray  # true class index per image
+    probabilities: np.ndarray  # (images, classes)
+
+    @property
+    def predictions(self) -> np.ndarray:
+        return self.probabilities.argmax(axis=1)
+
+    @property
+    def accuracy(self) -> float:
+        return float((self.predictions == self.labels).mean()) if len(self.labels) else float("nan")
+
+    def accuracy_interval(self, confidence_z: float = 1.96) -> tuple[float, float]:
+        """Wilson score interval (95% by default) of the accuracy: ~200 test images is +/- a few points."""
+        n = len(self.labels)
+        if n == 0:
+            return (float("nan"), float("nan"))
+        p = self.accuracy
+        centre = (p + confidence_z**2 / (2 * n)) / (1 + confidence_z**2 / n)
+        spread = confidence_z * math.sqrt(p * (1 - p) / n + confidence_z**2 / (4 * n * n)) / (1 + confidence_z**2 / n)
+        return (max(0.0, centre - spread), min(1.0, centre + spread))
+
+    def confusion_matrix(self) -> np.ndarray:
+        """Counts [true class, predicted class]."""
+        size = len(self.class_names)
+        matrix = np.zeros((size, size), dtype=int)
+        np.add.at(matrix, (self.labels, self.predictions), 1)
+        return matrix
+
+    def per_class(self) -> dict[str, dict[str, float]]:
+        """Precision, recall (= per-class accuracy) and support of each class."""
+        matrix = self.confusion_matrix()
+        result = {}
+        for index, name in enumerate(self.class_names):
+            predicted, actual = matrix[:, index].sum(), matrix[index].sum()
+            result[name] = {
+                "precision": float(matrix[index, index] / predicted) if predicted else float("nan"),
+                "recall": float(matrix[index, index] / actual) if actual else float("nan"),
+                "support": int(actual),
+            }
+        return result
+
+    def cell(self, true_index: int, predicted_index: int) -> list[tuple[str, np.ndarray]]:
+        """Images whose true class is `true_index` and predicted `predicted_index`, least confident first."""
+        members = np.flatnonzero((self.labels == true_index) & (self.predictions == predicted_index))
+        order = members[np.argsort(self.probabilities[members, predicted_index])]
+        return [(self.paths[i], self.probabilities[i]) for i in order]
+
+    def summary(self) -> dict:
+        low, high = self.accuracy_interval()
+        return {
+            "test_accuracy": self.accuracy,
+            "test_accuracy_95ci": [low, high],
+            "test_images": len(self.labels),
+            "class_names": list(self.class_names),
+            "confusion_matrix": self.confusion_matrix().tolist(),
+            "per_class": self.per_class(),
+        }
+
+
+def evaluate(run: runs.Run, dataset: Dataset | None = None, split: str = "test", model=None) -> Evaluation:
+    """Predict every image of a split (the test split by default) with a run's model.
+
+    Args:
+        run: a run with a saved model.
+        dataset: the dataset to use; None reloads the run's own (same data, batch size and seed).
+        split: "test", "validation" or "train".
+        model: an already loaded model of the run (saves loading it again).
+    """
+    from catdog.predict import probabilities
+
+    if dataset is None:
+        dataset = load_dataset(run.config.data, batch_size=run.config.batch_size, seed=run.config.seed)
+    if tuple(dataset.class_names) != tuple(run.class_names):
+        raise CatdogError(
+            f"the run was trained on classes {list(run.class_names)} but this dataset has "
+            f"{list(dataset.class_names)}; evaluate it on data with the same class folders."
+        )
+    chosen = dataset.split(split)
+    model = model if model is not None else runs.load_model(run)
+    images = make_tf_dataset(chosen, run.config.image_size, run.config.batch_size, cache=False).map(lambda x, y: x)
+    outputs = model.predict(images, verbose=0) if len(chosen) else np.zeros((0, len(run.class_names)))
+    if len(outputs) != len(chosen):
+        raise CatdogError(f"{len(chosen) - len(outputs)} {split} images could not be decoded; run `python -m catdog data` to list them.")
+    return Evaluation(
+        class_names=tuple(run.class_names),
+        paths=chosen.paths,
+        labels=np.asarray(chosen.labels, int),
+        probabilities=probabilities(outputs) if len(chosen) else np.zeros((0, len(run.class_names))),
+    )

@@ -1,0 +1,99 @@
+"""Prediction: load a run and classify images from paths, bytes or PIL images.
+
+    predictor = Predictor.from_run("runs/20261125-101500-model4-3f2a")
+    predictor.predict(["my_dog.jpg"])[0].label  # "dogs"
+
+Images go through `catdog.data.load_image`, the same decode and resize as training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from catdog import runs
+from catdog.config import CatdogError
+from catdog.data import load_image
+
+
+@dataclasses.dataclass(frozen=True)
+class Prediction:
+    """The predicted class of one image, or why it could not be read."""
+
+    source: str
+    label: str | None
+    probabilities: dict[str, float]
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        if self.error is not None:
+            return {"path": self.source, "error": self.error}
+        return {"path": self.source, "label": self.label, "probabilities": self.probabilities}
+
+
+def probabilities(outputs: np.ndarray) -> np.ndarray:
+    """Class probabilities from a model's outputs: logits (one per class) or a sigmoid unit."""
+    outputs = np.asarray(outputs, np.float64)
+    if outputs.shape[-1] == 1:
+        positive = outputs[:, 0]
+        return np.stack([1.0 - positive, positive], axis=1)
+    shifted = np.exp(outputs - outputs.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+class Predictor:
+    """A loaded run, ready to classify images (inference only; safe to share between threads)."""
+
+    def __init__(self, run: runs.Run):
+        import tensorflow as tf
+
+        self.run = run
+        self.model = runs.load_model(run)
+        self.class_names = run.class_names
+        self.image_size = tuple(run.config.image_size)
+        # One traced graph for every batch size: far less overhead per call than model.predict.
+        self._forward = tf.function(
+            lambda images: self.model(images, training=False),
+            input_signature=[tf.TensorSpec((None, *self.image_size, 3), tf.float32)],
+            reduce_retracing=True,
+        )
+
+    @classmethod
+    def from_run(cls, run_dir: str | Path) -> Predictor:
+        """Load the run in `run_dir`."""
+        return cls(runs.load_run(run_dir))
+
+    def predict_arrays(self, images: np.ndarray) -> np.ndarray:
+        """Probabilities (n, classes) for uint8 images already at the model's size."""
+        images = np.asarray(images, np.float32)
+        if images.ndim == 3:
+            images = images[None]
+        return probabilities(self._forward(images).numpy())
+
+    def predict(self, sources, names=None) -> list[Prediction]:
+        """Classify each source; an unreadable one gets an `error` and the rest still work.
+
+        Args:
+            sources: paths, bytes, binary file objects or PIL images.
+            names: how to call each source in the results (default: its path or position).
+        """
+        names = list(names) if names is not None else [str(s) if isinstance(s, (str, Path)) else f"image {i + 1}" for i, s in enumerate(sources)]
+        decoded, results = [], {}
+        for index, source in enumerate(sources):
+            try:
+                decoded.append((index, load_image(source, self.image_size)))
+            except CatdogError as error:
+                results[index] = Prediction(names[index], None, {}, error=str(error))
+            except OSError as error:
+                results[index] = Prediction(names[index], None, {}, error=f"cannot be read ({error.strerror or error}).")
+        if decoded:
+            scores = self.predict_arrays(np.stack([image for _, image in decoded]))
+            for (index, _), row in zip(decoded, scores):
+                results[index] = Prediction(
+                    names[index],
+                    self.class_names[int(row.argmax())],
+                    {name: float(p) for name, p in zip(self.class_names, row)},
+                )
+        return [results[index] for index in range(len(sources))]

@@ -1,0 +1,259 @@
+"""Runs: one directory per training run, written so it is never half-written.
+
+    runs/20261125-101500-model4-3f2a/
+        config.json    RunConfig + class names (written when the run starts)
+        status.json    state (running/finished/stopped/failed), pid, times, notes
+        history.json   one entry per finished epoch: metrics and seconds
+        model.keras    the trained model (after the first finished epoch, or at the end)
+        STOP           present when a stop was requested
+
+Every file is written to a temporary name and renamed into place. A run whose process died
+without saying so (killed, power cut, server restart) reads as "interrupted", never as running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import json
+import os
+import secrets
+import shutil
+import time
+from pathlib import Path
+
+from catdog.config import CatdogError, RunConfig, runs_dir, write_json_atomic
+
+RUNNING, FINISHED, STOPPED, FAILED, INTERRUPTED = "running", "finished", "stopped", "failed", "interrupted"
+MODEL_FILE = "model.keras"
+_LOCK_FILE = ".training.lock"
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """A run directory as read from disk."""
+
+    path: Path
+    config: RunConfig
+    class_names: tuple[str, ...]
+    status: dict
+    history: tuple[dict, ...]
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def state(self) -> str:
+        """running, finished, stopped, failed, or interrupted (its process is gone)."""
+        state = self.status.get("state", INTERRUPTED)
+        if state == RUNNING and not _process_alive(self.status.get("pid"), self.status.get("process_started")):
+            return INTERRUPTED
+        return state
+
+    @property
+    def has_model(self) -> bool:
+        return (self.path / MODEL_FILE).is_file()
+
+    @property
+    def usable(self) -> bool:
+        """True when the run has a saved model that can predict."""
+        return self.has_model and self.state != RUNNING
+
+    def final(self, metric: str) -> float | None:
+        """The metric's value at the last finished epoch."""
+        values = [entry[metric] for entry in self.history if metric in entry]
+        return values[-1] if values else None
+
+    def best(self, metric: str) -> float | None:
+        """The metric's best (highest) value over the finished epochs."""
+        values = [entry[metric] for entry in self.history if metric in entry]
+        return max(values) if values else None
+
+    def summary(self) -> dict:
+        """A JSON-ready line for tables and the CLI."""
+        return {
+            "run_dir": str(self.path),
+            "name": self.name,
+            "model": self.config.model,
+            "state": self.state,
+            "epochs": len(self.history),
+            "epochs_planned": self.config.epochs,
+            "batch_size": self.config.batch_size,
+            "learning_rate": self.config.learning_rate,
+            "accuracy": self.final("accuracy"),
+            "val_accuracy": self.final("val_accuracy"),
+            "best_val_accuracy": self.best("val_accuracy"),
+            "seconds": self.status.get("seconds"),
+            "fast_path": self.status.get("fast_path"),
+            "started": self.status.get("started"),
+        }
+
+
+def create_run(config: RunConfig, class_names, root: Path | None = None) -> Path:
+    """Make a new run directory holding the settings and a 'running' status."""
+    root = Path(root) if root is not None else runs_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    name = f"{time.strftime('%Y%m%d-%H%M%S')}-{config.model}-{secrets.token_hex(2)}"
+    # Built under a hidden name and renamed, so a listing never sees a run without settings.
+    staging = root / f".{name}.tmp"
+    staging.mkdir()
+    write_json_atomic(staging / "config.json", {"config": config.to_dict(), "class_names": list(class_names)})
+    write_json_atomic(staging / "history.json", [])
+    write_json_atomic(staging / "status.json", _running_status())
+    path = root / name
+    os.replace(staging, path)
+    return path
+
+
+def _running_status() -> dict:
+    import psutil
+
+    return {
+        "state": RUNNING,
+        "pid": os.getpid(),
+        "process_started": psutil.Process().create_time(),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+
+
+def update_status(run_dir: Path, **fields) -> dict:
+    """Merge `fields` into status.json (atomically) and return the new status."""
+    status = _read_json(Path(run_dir) / "status.json", {})
+    status.update(fields)
+    write_json_atomic(Path(run_dir) / "status.json", status)
+    return status
+
+
+def write_history(run_dir: Path, history: list[dict]) -> None:
+    """Replace history.json with the finished epochs so far."""
+    write_json_atomic(Path(run_dir) / "history.json", history)
+
+
+def save_model(run_dir: Path, model) -> None:
+    """Save `model` as the run's model.keras via a temporary file and a rename."""
+    target = Path(run_dir) / MODEL_FILE
+    temporary = target.with_name(f".tmp-{os.getpid()}-{MODEL_FILE}")  # Keras wants the .keras suffix
+    try:
+        model.save(temporary)
+        with open(temporary, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise CatdogError(f"could not save the model in {run_dir} ({error.strerror or error}); free some disk space and train again.") from None
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def load_run(path: str | Path) -> Run:
+    """Read a run directory; a clear error if it is not one."""
+    path = Path(path).expanduser()
+    if not path.is_dir():
+        raise CatdogError(f"{path} is not a folder; pass a run directory (see `python -m catdog runs`).")
+    saved = _read_json(path / "config.json", None)
+    if not isinstance(saved, dict) or "config" not in saved:
+        raise CatdogError(f"{path} is not a catdog run (no readable config.json); pass a run directory.")
+    try:
+        config = RunConfig.from_dict(saved["config"])
+    except (TypeError, CatdogError) as error:
+        raise CatdogError(f"{path}/config.json is not valid ({error}).") from None
+    return Run(
+        path=path.resolve(),
+        config=config,
+        class_names=tuple(saved.get("class_names", ())),
+        status=_read_json(path / "status.json", {}) or {},
+        history=tuple(_read_json(path / "history.json", []) or []),
+    )
+
+
+def list_runs(root: Path | None = None) -> list[Run]:
+    """All runs under `root` (default: the configured runs directory), newest first."""
+    root = Path(root) if root is not None else runs_dir()
+    if not root.is_dir():
+        return []
+    found = []
+    for child in sorted(root.iterdir(), reverse=True):
+        if child.is_dir() and not child.name.startswith("."):
+            with contextlib.suppress(CatdogError):
+                found.append(load_run(child))
+    return found
+
+
+def delete_run(run: Run) -> None:
+    """Remove a run directory (not while it is training)."""
+    if run.state == RUNNING:
+        raise CatdogError(f"{run.name} is still training; stop it first.")
+    shutil.rmtree(run.path)
+
+
+def request_stop(run_dir: Path) -> None:
+    """Ask the training in `run_dir` to stop after its current batch."""
+    (Path(run_dir) / "STOP").touch()
+
+
+def stop_requested(run_dir: Path) -> bool:
+    return (Path(run_dir) / "STOP").exists()
+
+
+def running_run(root: Path | None = None) -> Run | None:
+    """The run now training under `root`, if any."""
+    return next((run for run in list_runs(root) if run.state == RUNNING), None)
+
+
+@contextlib.contextmanager
+def training_lock(root: Path | None = None):
+    """Hold the one-training-at-a-time lock of a runs directory for the duration.
+
+    An OS file lock, so it is released even when the process is killed.
+    """
+    root = Path(root) if root is not None else runs_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    handle = open(root / _LOCK_FILE, "a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            active = running_run(root)
+            which = f" ({active.name})" if active else ""
+            raise CatdogError(
+                f"another training is running{which}; one training runs at a time on this "
+                "machine. Wait for it to finish or stop it, then start again."
+            ) from None
+        yield
+    finally:
+        handle.close()
+
+
+def load_model(run: Run):
+    """Load a run's model in Keras' safe mode; only files inside a run directory are read."""
+    import keras
+
+    path = run.path / MODEL_FILE
+    if not path.is_file():
+        raise CatdogError(f"run {run.name} has no saved model ({run.state}); train it to the end of at least one epoch.")
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as error:  # a damaged file can raise almost anything from inside Keras
+        raise CatdogError(f"the model of run {run.name} cannot be loaded ({error}); delete the run and train again.") from None
+
+
+def _read_json(path: Path, default):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return default
+
+
+def _process_alive(pid, started) -> bool:
+    import psutil
+
+    if not pid:
+        return False
+    try:
+        process = psutil.Process(int(pid))
+        return started is None or abs(process.create_time() - float(started)) < 1.0
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
+        return False

@@ -1,0 +1,319 @@
+"""Training: one function for the CLI, the dashboard and the tests.
+
+    run = train(RunConfig(model="model4", epochs=3), progress=print)
+
+Progress leaves through a plain callable (`TrainingProgress` per batch and per epoch); a stop
+request (a callable, or a STOP file in the run directory) ends training after the current batch
+and keeps the finished epochs.
+
+Frozen-base models (Model 4) take a fast path by default. Their frozen MobileNetV2 computes the
+same function every epoch, so the tutorial pays for the expensive part twenty times. Here the
+pooled features of every training image and of its mirror image are computed once (and cached on
+disk, keyed by the files, the image size and the weights); the head is then trained on them, with
+each epoch picking the original or the mirror of each image at random, which is exactly what
+RandomFlip("horizontal") does. Rotation is not replayed on this path (measure it with
+`fast=False`); the saved model is the complete model, augmentation layers included.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from catdog import runs
+from catdog.config import CatdogError, RunConfig, cache_dir
+from catdog.data import Dataset, Split, load_dataset, make_tf_dataset
+from catdog.models import compile_model, create_model, get_spec, split_frozen
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingProgress:
+    """One progress report."""
+
+    phase: str  # "data", "features", "train" (a batch), "epoch" (an epoch ended), "done"
+    run_dir: str | None = None
+    epoch: int = 0  # 1-based; 0 before training starts
+    epochs: int = 0
+    batch: int = 0  # 1-based, within the epoch (or within feature extraction)
+    batches: int = 0
+    elapsed: float = 0.0  # seconds since the run started
+    eta: float | None = None  # estimated seconds left
+    logs: dict = dataclasses.field(default_factory=dict)
+    message: str = ""
+
+
+FAST_PATH_NOTE = "head trained on frozen-base features computed once (flips replayed, rotation not)"
+ProgressFn = Callable[[TrainingProgress], None]
+
+
+class _StopNow(Exception):
+    """Raised from a callback to leave `fit` right after the current batch."""
+
+
+def train(
+    config: RunConfig,
+    dataset: Dataset | None = None,
+    runs_root: str | Path | None = None,
+    progress: ProgressFn | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> runs.Run:
+    """Train a registered model and save the run.
+
+    Args:
+        config: the run's settings.
+        dataset: an already loaded dataset; None loads `config.data` (or the tutorial's).
+        runs_root: where the run directory goes (default: `$CATDOG_RUNS_DIR` or ./runs).
+        progress: called with a `TrainingProgress` per batch, per epoch and at phase changes.
+        should_stop: polled after every batch; True ends training, keeping finished epochs.
+
+    Returns:
+        The saved `Run` (state "finished", or "stopped" when asked to stop).
+    """
+    import keras
+
+    report = progress or (lambda _: None)
+    get_spec(config.model)  # fail on an unknown key before any slow work
+    if dataset is None:
+        report(TrainingProgress("data", message="loading and checking the dataset"))
+        dataset = load_dataset(
+            config.data,
+            batch_size=config.batch_size,
+            seed=config.seed,
+            progress=lambda done, total, what: report(TrainingProgress("data", batch=done, batches=total, message=what)),
+        )
+    runs_root = Path(runs_root) if runs_root is not None else None
+    with runs.training_lock(runs_root):
+        keras.utils.set_random_seed(config.seed)
+        run_dir = runs.create_run(config, dataset.class_names, runs_root)
+        started = time.perf_counter()
+        stop = _stop_check(run_dir, should_stop)
+        try:
+            model = create_model(
+                config.model,
+                config.image_size,
+                len(dataset.class_names),
+                config.learning_rate,
+                flip=config.flip,
+                rotation=config.rotation,
+            )
+            fast = config.fast and get_spec(config.model).frozen_base
+            runs.update_status(run_dir, fast_path=FAST_PATH_NOTE if fast else None)
+            trainer = _fit_on_features if fast else _fit_on_images
+            callback = trainer(model, config, dataset, run_dir, report, stop, started)
+            if callback.history:
+                callback.restore_kept_weights()
+                if not callback.checkpointed_last:
+                    runs.save_model(run_dir, model)
+            state = runs.STOPPED if callback.stopped else runs.FINISHED
+        except KeyboardInterrupt:
+            runs.update_status(run_dir, state=runs.STOPPED, note="interrupted from the keyboard", seconds=time.perf_counter() - started)
+            raise
+        except BaseException as error:
+            runs.update_status(run_dir, state=runs.FAILED, error=str(error), seconds=time.perf_counter() - started)
+            raise
+        seconds = time.perf_counter() - started
+        runs.update_status(run_dir, state=state, seconds=seconds, ended=time.strftime("%Y-%m-%d %H:%M:%S"))
+        report(TrainingProgress("done", str(run_dir), len(callback.history), config.epochs, elapsed=seconds, message=state))
+        return runs.load_run(run_dir)
+
+
+def _stop_check(run_dir: Path, should_stop):
+    def stop() -> bool:
+        return runs.stop_requested(run_dir) or (should_stop is not None and should_stop())
+
+    return stop
+
+
+def _fit_on_images(model, config, dataset, run_dir, report, stop, started):
+    train_ds = make_tf_dataset(dataset.train, config.image_size, config.batch_size, shuffle=True, seed=config.seed)
+    validation_ds = make_tf_dataset(dataset.validation, config.image_size, config.batch_size)
+    steps = math.ceil(len(dataset.train) / config.batch_size)
+    # Checkpoint every epoch: a killed process still leaves its finished epochs loadable.
+    callback = _RunCallback(model, config, run_dir, report, stop, started, steps, checkpoint=True)
+    try:
+        model.fit(train_ds, epochs=config.epochs, validation_data=validation_ds, callbacks=[callback], shuffle=False, verbose=0)
+    except _StopNow:
+        pass
+    return callback
+
+
+def _fit_on_features(model, config, dataset, run_dir, report, stop, started):
+    import tensorflow as tf
+
+    features, head = split_frozen(model)
+    flips = _flip_variants(config.flip if config.flip is not None else get_spec(config.model).flip)
+    train_features = cached_features(features, dataset.train, config, flips, report, stop, started, run_dir, "training")
+    validation_features = cached_features(features, dataset.validation, config, ((False, False),), report, stop, started, run_dir, "validation")[:, 0]
+    runs.update_status(run_dir, feature_seconds=time.perf_counter() - started)
+    compile_model(head, config.learning_rate)
+
+    variants = train_features.shape[1]
+    labels = np.asarray(dataset.train.labels, np.int32)
+    train_ds = (
+        tf.data.Dataset.from_tensor_slices((train_features, labels))
+        .shuffle(len(labels), seed=config.seed, reshuffle_each_iteration=True)
+        # Each epoch sees each image once, as itself or mirrored: RandomFlip's distribution.
+        .map(lambda f, y: (f[tf.random.uniform((), 0, variants, dtype=tf.int32, seed=config.seed)], y))
+        .batch(config.batch_size)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    validation = (validation_features, np.asarray(dataset.validation.labels, np.int32))
+    steps = math.ceil(len(labels) / config.batch_size)
+    callback = _RunCallback(head, config, run_dir, report, stop, started, steps, checkpoint=False)
+    try:
+        head.fit(train_ds, epochs=config.epochs, validation_data=validation, batch_size=config.batch_size, callbacks=[callback], shuffle=False, verbose=0)
+    except _StopNow:
+        pass
+    return callback
+
+
+def _flip_variants(flip: str) -> tuple[tuple[bool, bool], ...]:
+    """(horizontal, vertical) mirror combinations that RandomFlip(flip) can produce."""
+    horizontal = (False, True) if flip in ("horizontal", "horizontal_and_vertical") else (False,)
+    vertical = (False, True) if flip in ("vertical", "horizontal_and_vertical") else (False,)
+    return tuple((h, v) for v in vertical for h in horizontal)
+
+
+def cached_features(features, split: Split, config: RunConfig, flips, report, stop, started, run_dir, label: str) -> np.ndarray:
+    """Pooled base features of every image in `split` under each flip: (images, variants, dims).
+
+    Cached on disk under `$CATDOG_CACHE_DIR/features`, keyed by the image files (path, size,
+    modification time), the image size, the flips and a hash of the frozen weights, so a second
+    run on the same data starts in seconds.
+    """
+    import tensorflow as tf
+
+    key = _feature_key(features, split, config, flips)
+    path = cache_dir() / "features" / f"{key}.npy"
+    if path.is_file():
+        try:
+            cached = np.load(path)
+            if cached.shape[:2] == (len(split), len(flips)):
+                return cached
+        except (OSError, ValueError):
+            pass  # a damaged cache file is recomputed
+    images = make_tf_dataset(split, config.image_size, config.batch_size, cache=False)
+    batches = math.ceil(len(split) / config.batch_size)
+    chunks = []
+    tick = time.perf_counter()
+    for index, (batch, _) in enumerate(images):
+        variants = []
+        for horizontal, vertical in flips:
+            flipped = batch
+            if horizontal:
+                flipped = tf.image.flip_left_right(flipped)
+            if vertical:
+                flipped = tf.image.flip_up_down(flipped)
+            variants.append(flipped)
+        stacked = tf.concat(variants, axis=0)
+        out = features(stacked, training=False).numpy()
+        chunks.append(out.reshape(len(flips), -1, out.shape[-1]).transpose(1, 0, 2))
+        done = index + 1
+        per_batch = (time.perf_counter() - tick) / done
+        report(TrainingProgress("features", str(run_dir), batch=done, batches=batches, elapsed=time.perf_counter() - started, eta=per_batch * (batches - done), message=f"computing {label} features once"))
+        if stop():
+            raise _StopNow()
+    result = np.concatenate(chunks).astype(np.float32)
+    if result.shape[0] != len(split):
+        raise CatdogError(f"{len(split) - result.shape[0]} {label} images could not be decoded; run `python -m catdog data` to list them.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.stem}.tmp.npy")
+    np.save(temporary, result)
+    temporary.replace(path)
+    return result
+
+
+def _feature_key(features, split: Split, config: RunConfig, flips) -> str:
+    import os
+
+    digest = hashlib.sha256()
+    digest.update(repr((tuple(config.image_size), flips)).encode())
+    for weight in features.weights:
+        digest.update(np.ascontiguousarray(weight.numpy()).tobytes())
+    for path in split.paths:
+        stat = os.stat(path)
+        digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:32]
+
+
+def _keras_callback_base():
+    import keras
+
+    return keras.callbacks.Callback
+
+
+class _RunCallback(_keras_callback_base()):
+    """Reports progress, records history, checkpoints, honours stop requests and early stopping."""
+
+    def __init__(self, trained, config, run_dir, report, stop, started, steps, checkpoint):
+        super().__init__()
+        self.trained = trained  # the model being fitted (the full model, or the head)
+        self.config, self.run_dir, self.report, self.stop = config, run_dir, report, stop
+        self.started, self.steps, self.checkpoint = started, steps, checkpoint
+        self.history: list[dict] = []
+        self.stopped = False
+        self.checkpointed_last = False
+        self.kept_weights = None  # weights of the last finished (or, with early stopping, best) epoch
+        self.best = -math.inf
+        self.epoch_times: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch + 1
+        self.epoch_started = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        done = batch + 1
+        now = time.perf_counter()
+        seconds_per_batch = (now - self.epoch_started) / done
+        if self.epoch_times:  # whole epochs (with validation) are the better estimate
+            eta = (self.steps - done) * seconds_per_batch + np.mean(self.epoch_times) * (self.config.epochs - self.epoch)
+        else:
+            eta = seconds_per_batch * (self.steps * (self.config.epochs - self.epoch + 1) - done)
+        self.report(
+            TrainingProgress("train", str(self.run_dir), self.epoch, self.config.epochs, done, self.steps, now - self.started, eta, _floats(logs))
+        )
+        if self.stop():
+            self.stopped = True
+            raise _StopNow()
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = time.perf_counter() - self.epoch_started
+        self.epoch_times.append(seconds)
+        entry = {"epoch": epoch + 1, **_floats(logs), "seconds": round(seconds, 3)}
+        self.history.append(entry)
+        score = entry.get("val_accuracy", entry.get("accuracy", 0.0))
+        patience = self.config.early_stopping
+        if not patience or score > self.best:
+            self.kept_weights = self.trained.get_weights()
+        if patience:
+            if score > self.best:
+                self.best, self.best_epoch = score, epoch + 1
+            elif epoch + 1 - self.best_epoch >= patience:
+                self.trained.stop_training = True
+                runs.update_status(self.run_dir, note=f"early stopping: best epoch {self.best_epoch} restored")
+        if self.checkpoint and not patience:
+            runs.save_model(self.run_dir, self.trained)
+            self.checkpointed_last = True
+        runs.write_history(self.run_dir, self.history)
+        self.report(
+            TrainingProgress("epoch", str(self.run_dir), epoch + 1, self.config.epochs, self.steps, self.steps, time.perf_counter() - self.started, None, entry)
+        )
+        if self.stop():
+            self.stopped = True
+            self.trained.stop_training = True
+
+    def restore_kept_weights(self):
+        """After a stop mid-epoch or early stopping, go back to the kept epoch's weights."""
+        if self.kept_weights is not None and (self.stopped or self.config.early_stopping):
+            self.trained.set_weights(self.kept_weights)
+            self.checkpointed_last = False
+
+
+def _floats(logs) -> dict:
+    return {key: float(value) for key, value in (logs or {}).items()}
