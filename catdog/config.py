@@ -36,6 +36,7 @@ class RunConfig:
     flip: str | None = None
     rotation: float | None = None  # fraction of a full turn, as in keras.layers.RandomRotation
     early_stopping: int = 0  # patience in epochs; 0 = off (the tutorial has none)
+    pretrained: bool = True  # ImageNet weights for transfer models; False = random (fast tests)
 
     def __post_init__(self):
         # Lists come back from JSON; keep the dataclass hashable and comparable.

@@ -101,6 +101,7 @@ def train(
                 config.learning_rate,
                 flip=config.flip,
                 rotation=config.rotation,
+                pretrained=config.pretrained,
             )
             fast = config.fast and get_spec(config.model).frozen_base
             runs.update_status(run_dir, fast_path=FAST_PATH_NOTE if fast else None)
