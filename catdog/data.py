@@ -155,6 +155,11 @@ def fetch_tutorial_dataset(progress: Progress | None = None, origin: str = TUTOR
     extracted = datasets / f"{stem}_extracted"
     (extracted / _COMPLETE_MARKER).unlink(missing_ok=True)
     try:
+        # Keras silently switches to /tmp/.keras when the cache folder does not exist yet.
+        datasets.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CatdogError(f"cannot create the Keras cache folder {datasets} ({error.strerror}); set KERAS_HOME to a writable folder.") from None
+    try:
         import keras
 
         with _download_progress(progress):
