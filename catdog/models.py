@@ -121,21 +121,35 @@ def _mobilenet_scaling(layers):
     return layers.Rescaling(1.0 / 127.5, offset=-1.0, name="scale_to_minus1_1")
 
 
+MOBILENET_V2_WEIGHTS = (
+    "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
+    "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{rows}_no_top.h5"
+)
+
+
 def _mobilenet_v2(image_size, pretrained):
     import keras
 
-    try:
-        return keras.applications.MobileNetV2(
-            input_shape=(*image_size, 3), include_top=False, weights="imagenet" if pretrained else None
-        )
-    except Exception as error:  # Keras raises a bare Exception when the download fails
-        from catdog.data import keras_home
+    from catdog.data import keras_home
 
+    base = keras.applications.MobileNetV2(input_shape=(*image_size, 3), include_top=False, weights=None)
+    if not pretrained:
+        return base
+    # Fetch the weights ourselves (the same file and cache path Keras uses) because Keras reads
+    # KERAS_HOME once at import, while catdog honours it at call time.
+    rows = image_size[0] if image_size[0] == image_size[1] and image_size[0] in (96, 128, 160, 192, 224) else 224
+    url = MOBILENET_V2_WEIGHTS.format(rows=rows)
+    try:
+        (keras_home() / "models").mkdir(parents=True, exist_ok=True)  # else Keras uses /tmp/.keras
+        path = keras.utils.get_file(url.rsplit("/", 1)[1], url, cache_subdir="models", cache_dir=str(keras_home()))
+        base.load_weights(path)
+    except Exception as error:  # Keras raises a bare Exception when the download fails
         raise CatdogError(
             "MobileNetV2's ImageNet weights are not in the Keras cache "
             f"({keras_home()}/models) and could not be downloaded ({error}). Connect to the "
             "internet once, or set KERAS_HOME to a Keras cache that holds them."
         ) from None
+    return base
 
 
 MODELS: dict[str, ModelSpec] = {

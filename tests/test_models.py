@@ -1,0 +1,68 @@
+"""Models: every registered model builds, runs and trains a step; the tutorial's exact sizes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from catdog.config import CatdogError
+from catdog.models import MODELS, count_params, create_model, get_spec, list_models
+
+# Small enough to be quick, large enough for Model 2's five valid convolutions.
+TINY = (80, 80)
+
+
+@pytest.mark.parametrize("key", list_models())
+def test_every_model_builds_predicts_and_trains_a_step(key):
+    model = create_model(key, TINY, num_classes=2, pretrained=False)
+    images = np.random.default_rng(0).integers(0, 256, (4, *TINY, 3)).astype("float32")
+    outputs = model(images, training=False).numpy()
+    assert outputs.shape in ((4, 2), (4, 1)) and np.isfinite(outputs).all()
+    loss = model.train_on_batch(images, np.array([0, 1, 0, 1]))
+    assert np.isfinite(np.ravel(loss)[0])
+
+
+@pytest.mark.parametrize("key", list_models())
+def test_three_classes_get_three_outputs(key):
+    model = create_model(key, TINY, num_classes=3, pretrained=False)
+    assert model.output_shape[-1] == 3
+
+
+@pytest.mark.parametrize(
+    "key, total, trainable",
+    [("model1", 42_561_346, 42_561_346), ("model2", 3_338_562, 3_338_562), ("model3", 14_086_721, 14_086_721), ("model4", 2_260_546, 2_562)],
+)
+def test_parameter_counts_match_the_tutorial(key, total, trainable):
+    assert count_params(create_model(key, (160, 160), 2, pretrained=False)) == (total, trainable)
+
+
+def test_unknown_model_names_the_valid_keys():
+    with pytest.raises(CatdogError, match="model1, model2, model3, model4"):
+        get_spec("model9")
+
+
+def test_augmentation_only_in_training_mode():
+    model = create_model("model2", TINY, pretrained=False)
+    image = np.random.default_rng(1).integers(0, 256, (1, *TINY, 3)).astype("float32")
+    assert np.allclose(model(image, training=False), model(image, training=False))
+
+
+def test_missing_imagenet_weights_give_a_clear_error(monkeypatch):
+    import urllib.error
+
+    from keras.src.utils import file_utils
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(file_utils, "urlretrieve", offline)
+    with pytest.raises(CatdogError, match="KERAS_HOME"):
+        create_model("model4", (160, 160), pretrained=True)
+
+
+@pytest.mark.shared
+def test_model4_loads_cached_imagenet_weights(shared_keras_home):
+    model = create_model("model4", (160, 160), pretrained=True)
+    assert count_params(model) == (2_260_546, 2_562)
+    assert any(np.abs(w.numpy()).sum() > 0 for w in model.get_layer("mobilenet_v2_base").weights)
+    assert "ImageNet" in MODELS["model4"].description
