@@ -1,0 +1,117 @@
+"""Training: the model learns, runs are saved whole, stop keeps finished epochs, one at a time."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from catdog import runs
+from catdog.config import CatdogError, RunConfig
+from catdog.data import load_dataset
+from catdog.predict import Predictor
+from catdog.train import train
+
+
+def tiny_config(**changes) -> RunConfig:
+    values = dict(model="model3", epochs=4, batch_size=8, image_size=(32, 32), seed=1, pretrained=False)
+    values.update(changes)
+    return RunConfig(**values)
+
+
+def test_training_learns_and_writes_a_complete_run(tiny_data, tmp_path):
+    events = []
+    config = tiny_config(data=str(tiny_data))
+    run = train(config, runs_root=tmp_path / "runs", progress=events.append)
+    assert run.state == runs.FINISHED
+    assert run.final("val_accuracy") >= 0.85  # chance is 0.5
+    assert {p.name for p in run.path.iterdir()} == {"config.json", "status.json", "history.json", "model.keras"}
+    assert [entry["epoch"] for entry in run.history] == [1, 2, 3, 4]
+    assert all(entry["seconds"] > 0 for entry in run.history)
+    assert run.config == config and run.class_names == ("cats", "dogs")
+    assert json.loads((run.path / "config.json").read_text())["class_names"] == ["cats", "dogs"]
+    phases = {event.phase for event in events}
+    assert {"data", "train", "epoch", "done"} <= phases
+    batch_events = [e for e in events if e.phase == "train"]
+    assert batch_events[-1].eta is not None and batch_events[0].batches == 10
+    # The saved model reloads and agrees with the history it was saved with.
+    dataset = load_dataset(tiny_data, batch_size=8, seed=1)
+    predictor = Predictor(run)
+    correct = [predictor.predict([path])[0].label == dataset.class_names[label] for path, label in zip(dataset.validation.paths, dataset.validation.labels)]
+    assert np.mean(correct) == pytest.approx(run.final("val_accuracy"), abs=0.03)
+
+
+def test_same_seed_same_result(tiny_data, tmp_path):
+    first = train(tiny_config(epochs=1, data=str(tiny_data)), runs_root=tmp_path / "a")
+    second = train(tiny_config(epochs=1, data=str(tiny_data)), runs_root=tmp_path / "b")
+    assert first.history[0]["loss"] == pytest.approx(second.history[0]["loss"], rel=1e-3)
+
+
+def test_stop_after_current_batch_keeps_finished_epochs(tiny_data, tmp_path):
+    seen = []
+
+    def stop_in_third_epoch():
+        return sum(1 for e in seen if e.phase == "train" and e.epoch == 3) >= 2
+
+    run = train(tiny_config(epochs=6, data=str(tiny_data)), runs_root=tmp_path / "runs", progress=seen.append, should_stop=stop_in_third_epoch)
+    assert run.state == runs.STOPPED
+    assert len(run.history) == 2
+    assert max(e.epoch for e in seen if e.phase == "train") == 3
+    assert Predictor(run).predict([load_dataset(tiny_data).validation.paths[0]])[0].label in ("cats", "dogs")
+
+
+def test_stop_file_requested_from_elsewhere(tiny_data, tmp_path):
+    def progress(event):
+        if event.phase == "epoch" and event.epoch == 1:
+            runs.request_stop(event.run_dir)
+
+    run = train(tiny_config(epochs=5, data=str(tiny_data)), runs_root=tmp_path / "runs", progress=progress)
+    assert run.state == runs.STOPPED and len(run.history) == 1 and run.has_model
+
+
+def test_one_training_at_a_time(tiny_data, tmp_path):
+    root = tmp_path / "runs"
+    with runs.training_lock(root):
+        with pytest.raises(CatdogError, match="another training is running"):
+            train(tiny_config(epochs=1, data=str(tiny_data)), runs_root=root)
+
+
+def test_early_stopping_restores_best_epoch(tiny_data, tmp_path):
+    run = train(tiny_config(epochs=8, early_stopping=1, learning_rate=0.01, data=str(tiny_data)), runs_root=tmp_path / "runs")
+    assert run.state == runs.FINISHED
+    best = max(entry["val_accuracy"] for entry in run.history)
+    dataset = load_dataset(tiny_data, batch_size=8, seed=1)
+    predictor = Predictor(run)
+    labels = [predictor.predict([p])[0].label for p in dataset.validation.paths]
+    accuracy = np.mean([label == dataset.class_names[y] for label, y in zip(labels, dataset.validation.labels)])
+    assert accuracy == pytest.approx(best, abs=0.03)
+
+
+def test_frozen_base_fast_path_caches_features_and_saves_the_full_model(tiny_data, tmp_path):
+    config = tiny_config(model="model4", epochs=3, data=str(tiny_data))
+    run = train(config, runs_root=tmp_path / "runs")
+    assert run.status["fast_path"] and run.state == runs.FINISHED
+    cached = list((tmp_path / "cache" / "features").glob("*.npy"))
+    assert len(cached) == 2  # training (with mirrors) and validation
+    train_features = next(np.load(path) for path in cached if np.load(path).shape[0] == 80)
+    assert train_features.shape[1] == 2  # each image and its mirror
+    # The saved model is the whole model: raw pixels in, same validation accuracy out.
+    dataset = load_dataset(tiny_data, batch_size=8, seed=1)
+    predictor = Predictor(run)
+    labels = [predictor.predict([p])[0].label for p in dataset.validation.paths]
+    accuracy = np.mean([label == dataset.class_names[y] for label, y in zip(labels, dataset.validation.labels)])
+    assert accuracy == pytest.approx(run.final("val_accuracy"), abs=0.03)
+    events = []
+    again = train(config, runs_root=tmp_path / "runs2", progress=events.append)
+    assert not [e for e in events if e.phase == "features"]  # served from the cache
+    assert again.final("val_accuracy") == pytest.approx(run.final("val_accuracy"), abs=1e-6)
+
+
+def test_killed_run_reads_as_interrupted(tiny_data, tmp_path):
+    run = train(tiny_config(epochs=1, data=str(tiny_data)), runs_root=tmp_path / "runs")
+    runs.update_status(run.path, state=runs.RUNNING, pid=2**22 + 12345)  # a process that is gone
+    listed = runs.list_runs(tmp_path / "runs")
+    assert [r.state for r in listed] == [runs.INTERRUPTED]
+    runs.delete_run(listed[0])
+    assert runs.list_runs(tmp_path / "runs") == []
