@@ -133,8 +133,6 @@ def cmd_models(args):
 
 
 def cmd_train(args):
-    from catdog.train import train
-
     config = RunConfig(
         model=args.model,
         epochs=args.epochs,
@@ -150,7 +148,9 @@ def cmd_train(args):
     )
     from catdog.models import get_spec
 
-    get_spec(config.model)
+    get_spec(config.model)  # fail fast on an unknown key, before TensorFlow starts
+    from catdog.train import train
+
     interactive = sys.stderr.isatty()
     last_line = [0.0]
 

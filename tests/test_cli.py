@@ -1,0 +1,96 @@
+"""The command line, run as a user runs it: python -m catdog ..."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import run_cli
+from PIL import Image
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny dataset and a run trained on it through the CLI."""
+    from conftest import write_tutorial_layout
+
+    root = tmp_path_factory.mktemp("cli")
+    data = write_tutorial_layout(root / "data")
+    result = run_cli("train", "--model", "model3", "--epochs", "3", "--batch-size", "8", "--image-size", "32", "--data", data, "--runs-dir", root / "runs", "--seed", "1", "--json")
+    assert result.returncode == 0, result.stderr
+    return data, root, result
+
+
+def test_train_prints_epochs_and_json(trained):
+    data, root, result = trained
+    lines = result.stdout.strip().splitlines()
+    assert sum(line.startswith("epoch ") for line in lines) == 3
+    summary = json.loads(lines[-1])
+    assert summary["epochs"] == 3 and summary["val_accuracy"] > 0.8
+    assert {"run_dir", "accuracy", "val_accuracy"} <= set(summary)
+
+
+def test_data_command(trained):
+    data, _, _ = trained
+    result = run_cli("data", "--data", data, "--json")
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["class_names"] == ["cats", "dogs"] and summary["baseline_accuracy"] == 0.5
+    assert summary["counts"]["train"] == {"cats": 40, "dogs": 40} and summary["skipped"] == []
+    assert "baseline accuracy" in run_cli("data", "--data", data).stdout
+
+
+def test_models_command():
+    result = run_cli("models", "--json")
+    entries = json.loads(result.stdout.strip().splitlines()[-1])
+    counts = {e["key"]: (e["params"], e["trainable_params"]) for e in entries}
+    assert counts == {"model1": (42_561_346, 42_561_346), "model2": (3_338_562, 3_338_562), "model3": (14_086_721, 14_086_721), "model4": (2_260_546, 2_562)}
+    assert all(e["title"] for e in entries)
+
+
+def test_evaluate_command(trained):
+    data, _, result = trained
+    run_dir = json.loads(result.stdout.strip().splitlines()[-1])["run_dir"]
+    summary = json.loads(run_cli("evaluate", run_dir, "--json").stdout.strip().splitlines()[-1])
+    assert summary["class_names"] == ["cats", "dogs"]
+    matrix = summary["confusion_matrix"]
+    assert sum(map(sum, matrix)) == summary["test_images"] == 8
+    assert summary["test_accuracy"] == pytest.approx((matrix[0][0] + matrix[1][1]) / 8)
+    same = json.loads(run_cli("evaluate", run_dir, "--data", data, "--json").stdout.strip().splitlines()[-1])
+    assert same["confusion_matrix"] == matrix
+
+
+def test_predict_reports_each_image_and_fails_on_bad_ones(trained, tmp_path):
+    data, _, result = trained
+    run_dir = json.loads(result.stdout.strip().splitlines()[-1])["run_dir"]
+    good = next((data / "validation" / "dogs").iterdir())
+    broken = tmp_path / "broken.jpg"
+    broken.write_text("not a photo")
+    rgba = tmp_path / "transparent.png"
+    Image.new("RGBA", (50, 40), (30, 60, 220, 128)).save(rgba)
+    out = run_cli("predict", run_dir, good, broken, rgba, "--json")
+    assert out.returncode != 0
+    results = json.loads(out.stdout.strip().splitlines()[-1])
+    assert [r["path"] for r in results] == [str(good), str(broken), str(rgba)]
+    assert results[0]["label"] in ("cats", "dogs") and sum(results[0]["probabilities"].values()) == pytest.approx(1)
+    assert "error" in results[1] and "not an image" in results[1]["error"]
+    assert "label" in results[2]
+    assert run_cli("predict", run_dir, good).returncode == 0
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "--model", "model9", "--data", "."], "unknown model"),
+        (["train", "--model", "model1", "--epochs", "0"], "epochs"),
+        (["train", "--model", "model1", "--batch-size", "-1"], "batch size"),
+        (["data", "--data", "/no/such/folder"], "does not exist"),
+        (["evaluate", "/no/such/run"], "not a folder"),
+        (["predict", "/tmp", "x.jpg"], "not a catdog run"),
+    ],
+)
+def test_mistakes_give_one_line_and_nonzero_exit(args, message):
+    result = run_cli(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len([line for line in result.stderr.splitlines() if line.startswith("error:")]) == 1
