@@ -25,13 +25,37 @@ class Evaluation:
     labels: np.ndarray  # true class index per image
     probabilities: np.ndarray  # (images, classes)
 
+    threshold: float | None = None  # binary only: predict the second class when its probability >= this
+
     @property
     def predictions(self) -> np.ndarray:
+        if self.threshold is not None and self.probabilities.shape[1] == 2:
+            return (self.probabilities[:, 1] >= self.threshold).astype(int)
         return self.probabilities.argmax(axis=1)
 
     @property
     def accuracy(self) -> float:
         return float((self.predictions == self.labels).mean()) if len(self.labels) else float("nan")
+
+    def with_threshold(self, threshold: float) -> Evaluation:
+        """The same predictions judged at another decision threshold (binary models)."""
+        return dataclasses.replace(self, threshold=float(threshold))
+
+    def roc_curve(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(false positive rates, true positive rates, thresholds) for the second class (binary)."""
+        if self.probabilities.shape[1] != 2:
+            raise CatdogError("ROC curves are for two classes; this run has more.")
+        scores = self.probabilities[:, 1]
+        positives = self.labels == 1
+        thresholds = np.concatenate([[np.inf], np.unique(scores)[::-1]])
+        tpr = np.array([(scores[positives] >= t).sum() for t in thresholds]) / max(positives.sum(), 1)
+        fpr = np.array([(scores[~positives] >= t).sum() for t in thresholds]) / max((~positives).sum(), 1)
+        return fpr, tpr, thresholds
+
+    def auc(self) -> float:
+        """Area under the ROC curve (trapezoidal)."""
+        fpr, tpr, _ = self.roc_curve()
+        return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
 
     def accuracy_interval(self, confidence_z: float = 1.96) -> tuple[float, float]:
         """Wilson score interval (95% by default) of the accuracy: ~200 test images is +/- a few points."""
@@ -71,8 +95,10 @@ class Evaluation:
 
     def summary(self) -> dict:
         low, high = self.accuracy_interval()
+        binary = self.probabilities.shape[1] == 2 and len(set(self.labels.tolist())) == 2
         return {
             "test_accuracy": self.accuracy,
+            "auc": self.auc() if binary else None,
             "test_accuracy_95ci": [low, high],
             "test_images": len(self.labels),
             "class_names": list(self.class_names),

@@ -85,3 +85,71 @@ def test_runs_that_are_not_runs_are_refused(tmp_path):
     (tmp_path / "config.json").write_text("{broken")
     with pytest.raises(CatdogError, match="not a catdog run"):
         runs.load_run(tmp_path)
+
+
+def test_roc_auc_and_threshold():
+    evaluation = Evaluation(
+        class_names=("cats", "dogs"),
+        paths=tuple("abcd"),
+        labels=np.array([0, 0, 1, 1]),
+        probabilities=np.array([[0.9, 0.1], [0.4, 0.6], [0.3, 0.7], [0.45, 0.55]]),
+    )
+    assert evaluation.auc() == pytest.approx(0.75)  # one of four (cat, dog) pairs is ranked wrongly
+    fpr, tpr, _ = evaluation.roc_curve()
+    assert fpr[0] == tpr[0] == 0 and fpr[-1] == tpr[-1] == 1
+    assert evaluation.with_threshold(0.65).confusion_matrix().tolist() == [[2, 0], [1, 1]]
+    assert evaluation.with_threshold(0.65).accuracy == 0.75
+
+
+def test_grad_cam_has_image_shape_and_is_not_constant(tiny_run):
+    from catdog.explain import grad_cam, overlay
+    from catdog.runs import load_model
+
+    run, data = tiny_run
+    model = load_model(run)
+    from catdog.data import load_image
+
+    image = load_image(next((data / "validation" / "cats").iterdir()), (32, 32))
+    heat, explained = grad_cam(model, image)
+    assert heat.shape == (32, 32) and heat.min() >= 0 and heat.max() <= 1
+    assert heat.std() > 0.01
+    assert explained in (0, 1)
+    assert overlay(image, heat).shape == (32, 32, 3)
+
+
+@pytest.mark.parametrize("key", ["model2", "model3", "model4"])
+def test_grad_cam_for_every_model_kind(key):
+    from catdog.explain import grad_cam
+    from catdog.models import create_model
+
+    model = create_model(key, (80, 80), pretrained=False)
+    image = np.random.default_rng(0).integers(0, 256, (80, 80, 3)).astype(np.uint8)
+    heat, _ = grad_cam(model, image)
+    assert heat.shape == (80, 80)
+
+
+def test_robustness_sweep(tiny_run):
+    from catdog.data import load_image
+    from catdog.explain import robustness_sweep
+
+    run, data = tiny_run
+    image = load_image(next((data / "validation" / "dogs").iterdir()), (32, 32))
+    sweep = robustness_sweep(Predictor(run), image, step=45)
+    assert sweep.angles.tolist() == [-180, -135, -90, -45, 0, 45, 90, 135, 180]
+    assert sweep.probabilities.shape == sweep.mirrored.shape == (9, 2)
+    np.testing.assert_allclose(sweep.probabilities[4], Predictor(run).predict_arrays(image)[0], atol=1e-5)
+
+
+def test_tflite_export_matches_keras(tiny_run):
+    import zipfile
+
+    from catdog.data import load_image
+    from catdog.export import tflite_bundle, tflite_bytes, tflite_probabilities
+
+    run, data = tiny_run
+    images = np.stack([load_image(p, (32, 32)) for p in sorted((data / "validation" / "cats").iterdir())[:6]])
+    keras_probabilities = Predictor(run).predict_arrays(images)
+    np.testing.assert_allclose(tflite_probabilities(tflite_bytes(run), images), keras_probabilities, atol=1e-3)
+    with zipfile.ZipFile(io.BytesIO(tflite_bundle(run))) as bundle:
+        assert bundle.read("labels.txt").decode() == "cats\ndogs\n"
+        assert {"model.tflite", "catdog.json"} <= set(bundle.namelist())

@@ -1,0 +1,71 @@
+"""Export: a run as a `.keras` file, or as TensorFlow Lite with a labels file.
+
+The exported models take raw RGB pixels (0-255) at the run's image size, like the catdog model
+they come from: preprocessing is inside.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+from catdog import runs
+
+
+def keras_bytes(run: runs.Run) -> bytes:
+    """The run's model.keras file."""
+    return (run.path / runs.MODEL_FILE).read_bytes()
+
+
+def tflite_bytes(run: runs.Run, model=None) -> bytes:
+    """The run's model converted to TensorFlow Lite (float32)."""
+    model = model if model is not None else runs.load_model(run)
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "model.tflite")
+        model.export(path, format="litert", verbose=False)
+        return Path(path).read_bytes()
+
+
+def labels_text(run: runs.Run) -> str:
+    """One class name per line, in output order (the format TFLite tooling expects)."""
+    return "".join(f"{name}\n" for name in run.class_names)
+
+
+def tflite_bundle(run: runs.Run, model=None) -> bytes:
+    """A zip holding model.tflite, labels.txt and the run's settings (input size, output kind)."""
+    model = model if model is not None else runs.load_model(run)
+    info = {
+        "class_names": list(run.class_names),
+        "image_size": list(run.config.image_size),
+        "input": "float32 RGB pixels 0-255, shape (1, height, width, 3)",
+        "output": "sigmoid probability of the second class" if model.output_shape[-1] == 1 else "logits, one per class (apply softmax)",
+        "settings": run.config.to_dict(),
+    }
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("model.tflite", tflite_bytes(run, model))
+        archive.writestr("labels.txt", labels_text(run))
+        archive.writestr("catdog.json", json.dumps(info, indent=2))
+    return buffer.getvalue()
+
+
+def tflite_probabilities(tflite_model: bytes, images) -> "np.ndarray":  # noqa: F821
+    """Class probabilities from a TFLite model for uint8 images (what a phone app would compute)."""
+    import numpy as np
+    import tensorflow as tf
+
+    from catdog.predict import probabilities
+
+    interpreter = tf.lite.Interpreter(model_content=tflite_model)
+    interpreter.allocate_tensors()
+    source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    outputs = []
+    for image in np.asarray(images, np.float32):
+        interpreter.set_tensor(source["index"], image[None])
+        interpreter.invoke()
+        outputs.append(interpreter.get_tensor(target["index"])[0])
+    return probabilities(np.stack(outputs))
