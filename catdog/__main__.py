@@ -59,6 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--no-fast", dest="fast", action="store_false", help="run the frozen base every epoch, as the tutorial does")
     train.add_argument("--flip", default=None, help="override the model's flip: none, horizontal, vertical, horizontal_and_vertical")
     train.add_argument("--rotation", type=float, default=None, help="override the model's rotation factor (fraction of a turn)")
+    train.add_argument("--fine-tune-epochs", type=int, default=0, help="Model 4: a second stage with the top of the base unfrozen (default 0: off)")
+    train.add_argument("--fine-tune-from", type=int, default=defaults.fine_tune_from, help="first base layer to unfreeze (default 100)")
     train.add_argument("--early-stopping", type=int, default=0, metavar="PATIENCE", help="stop after PATIENCE epochs without improvement and keep the best (default off)")
     _data_option(train)
     _runs_option(train)
@@ -145,6 +147,8 @@ def cmd_train(args):
         flip=args.flip,
         rotation=args.rotation,
         early_stopping=args.early_stopping,
+        fine_tune_epochs=args.fine_tune_epochs,
+        fine_tune_from=args.fine_tune_from,
     )
     from catdog.models import get_spec
 

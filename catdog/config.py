@@ -36,6 +36,10 @@ class RunConfig:
     flip: str | None = None
     rotation: float | None = None  # fraction of a full turn, as in keras.layers.RandomRotation
     early_stopping: int = 0  # patience in epochs; 0 = off (the tutorial has none)
+    # Transfer models: a second stage with the top of the base unfrozen (TensorFlow's transfer-learning
+    # tutorial): layers from `fine_tune_from` on train at a tenth of the learning rate.
+    fine_tune_epochs: int = 0
+    fine_tune_from: int = 100
     pretrained: bool = True  # ImageNet weights for transfer models; False = random (fast tests)
 
     def __post_init__(self):
@@ -57,6 +61,8 @@ class RunConfig:
             raise CatdogError(f"flip must be one of {', '.join(FLIP_MODES)}; got {self.flip!r}.")
         if self.rotation is not None and not (0 <= float(self.rotation) <= 0.5):
             raise CatdogError(f"rotation must be between 0 and 0.5 of a turn, got {self.rotation!r}.")
+        if self.fine_tune_epochs < 0 or self.fine_tune_from < 0:
+            raise CatdogError("fine-tuning epochs and first layer cannot be negative.")
         if self.early_stopping < 0:
             raise CatdogError("early stopping patience cannot be negative.")
 

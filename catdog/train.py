@@ -107,6 +107,9 @@ def train(
             runs.update_status(run_dir, fast_path=FAST_PATH_NOTE if fast else None)
             trainer = _fit_on_features if fast else _fit_on_images
             callback = trainer(model, config, dataset, run_dir, report, stop, started)
+            if config.fine_tune_epochs and get_spec(config.model).frozen_base and not callback.stopped:
+                callback.restore_kept_weights()
+                callback = _fine_tune(model, config, dataset, run_dir, report, stop, started, callback.history)
             if callback.history:
                 callback.restore_kept_weights()
                 if not callback.checkpointed_last:
@@ -120,7 +123,7 @@ def train(
             raise
         seconds = time.perf_counter() - started
         runs.update_status(run_dir, state=state, seconds=seconds, ended=time.strftime("%Y-%m-%d %H:%M:%S"))
-        report(TrainingProgress("done", str(run_dir), len(callback.history), config.epochs, elapsed=seconds, message=state))
+        report(TrainingProgress("done", str(run_dir), len(callback.history), callback.total_epochs, elapsed=seconds, message=state))
         return runs.load_run(run_dir)
 
 
@@ -131,17 +134,36 @@ def _stop_check(run_dir: Path, should_stop):
     return stop
 
 
-def _fit_on_images(model, config, dataset, run_dir, report, stop, started):
+def _fit_on_images(model, config, dataset, run_dir, report, stop, started, history=None, phase="train"):
     train_ds = make_tf_dataset(dataset.train, config.image_size, config.batch_size, shuffle=True, seed=config.seed)
     validation_ds = make_tf_dataset(dataset.validation, config.image_size, config.batch_size)
     steps = math.ceil(len(dataset.train) / config.batch_size)
+    history = history if history is not None else []
     # Checkpoint every epoch: a killed process still leaves its finished epochs loadable.
-    callback = _RunCallback(model, config, run_dir, report, stop, started, steps, checkpoint=True)
+    callback = _RunCallback(model, config, run_dir, report, stop, started, steps, checkpoint=True, history=history, phase=phase)
+    epochs = config.epochs if phase == "train" else len(history) + config.fine_tune_epochs
     try:
-        model.fit(train_ds, epochs=config.epochs, validation_data=validation_ds, callbacks=[callback], shuffle=False, verbose=0)
+        model.fit(train_ds, initial_epoch=len(history), epochs=epochs, validation_data=validation_ds, callbacks=[callback], shuffle=False, verbose=0)
     except _StopNow:
         pass
     return callback
+
+
+def _fine_tune(model, config, dataset, run_dir, report, stop, started, history):
+    """Second stage: unfreeze the base from layer `fine_tune_from`, train at a tenth of the rate.
+
+    The base was called with training=False, so its BatchNorm layers stay in inference mode and
+    keep their ImageNet statistics, as TensorFlow's transfer-learning tutorial requires.
+    """
+    wrapper = model.get_layer("mobilenet_v2_base")
+    wrapper.trainable = True
+    base = wrapper.layers[-1]
+    base.trainable = True
+    for layer in base.layers[: config.fine_tune_from]:
+        layer.trainable = False
+    compile_model(model, config.learning_rate / 10)
+    runs.update_status(run_dir, fine_tune_from_epoch=len(history) + 1)
+    return _fit_on_images(model, config, dataset, run_dir, report, stop, started, history=history, phase="fine-tune")
 
 
 def _fit_on_features(model, config, dataset, run_dir, report, stop, started):
@@ -252,12 +274,14 @@ def _keras_callback_base():
 class _RunCallback(_keras_callback_base()):
     """Reports progress, records history, checkpoints, honours stop requests and early stopping."""
 
-    def __init__(self, trained, config, run_dir, report, stop, started, steps, checkpoint):
+    def __init__(self, trained, config, run_dir, report, stop, started, steps, checkpoint, history=None, phase="train"):
         super().__init__()
+        self.phase = phase
+        self.total_epochs = config.epochs + (config.fine_tune_epochs if get_spec(config.model).frozen_base else 0)
         self.trained = trained  # the model being fitted (the full model, or the head)
         self.config, self.run_dir, self.report, self.stop = config, run_dir, report, stop
         self.started, self.steps, self.checkpoint = started, steps, checkpoint
-        self.history: list[dict] = []
+        self.history: list[dict] = history if history is not None else []
         self.stopped = False
         self.checkpointed_last = False
         self.kept_weights = None  # weights of the last finished (or, with early stopping, best) epoch
@@ -273,11 +297,11 @@ class _RunCallback(_keras_callback_base()):
         now = time.perf_counter()
         seconds_per_batch = (now - self.epoch_started) / done
         if self.epoch_times:  # whole epochs (with validation) are the better estimate
-            eta = (self.steps - done) * seconds_per_batch + np.mean(self.epoch_times) * (self.config.epochs - self.epoch)
+            eta = (self.steps - done) * seconds_per_batch + np.mean(self.epoch_times) * (self.total_epochs - self.epoch)
         else:
-            eta = seconds_per_batch * (self.steps * (self.config.epochs - self.epoch + 1) - done)
+            eta = seconds_per_batch * (self.steps * (self.total_epochs - self.epoch + 1) - done)
         self.report(
-            TrainingProgress("train", str(self.run_dir), self.epoch, self.config.epochs, done, self.steps, now - self.started, eta, _floats(logs))
+            TrainingProgress("train", str(self.run_dir), self.epoch, self.total_epochs, done, self.steps, now - self.started, eta, _floats(logs))
         )
         if self.stop():
             self.stopped = True
@@ -286,7 +310,7 @@ class _RunCallback(_keras_callback_base()):
     def on_epoch_end(self, epoch, logs=None):
         seconds = time.perf_counter() - self.epoch_started
         self.epoch_times.append(seconds)
-        entry = {"epoch": epoch + 1, **_floats(logs), "seconds": round(seconds, 3)}
+        entry = {"epoch": epoch + 1, **_floats(logs), "seconds": round(seconds, 3), "phase": self.phase}
         self.history.append(entry)
         score = entry.get("val_accuracy", entry.get("accuracy", 0.0))
         patience = self.config.early_stopping
@@ -303,7 +327,7 @@ class _RunCallback(_keras_callback_base()):
             self.checkpointed_last = True
         runs.write_history(self.run_dir, self.history)
         self.report(
-            TrainingProgress("epoch", str(self.run_dir), epoch + 1, self.config.epochs, self.steps, self.steps, time.perf_counter() - self.started, None, entry)
+            TrainingProgress("epoch", str(self.run_dir), epoch + 1, self.total_epochs, self.steps, self.steps, time.perf_counter() - self.started, None, entry)
         )
         if self.stop():
             self.stopped = True

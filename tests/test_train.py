@@ -115,3 +115,25 @@ def test_killed_run_reads_as_interrupted(tiny_data, tmp_path):
     assert [r.state for r in listed] == [runs.INTERRUPTED]
     runs.delete_run(listed[0])
     assert runs.list_runs(tmp_path / "runs") == []
+
+
+def test_fine_tuning_second_stage_unfreezes_the_top_of_the_base(tiny_data, tmp_path):
+    from catdog.runs import load_model
+
+    config = tiny_config(model="model4", epochs=2, fine_tune_epochs=2, fine_tune_from=140, data=str(tiny_data))
+    run = train(config, runs_root=tmp_path / "runs")
+    assert [entry["phase"] for entry in run.history] == ["train", "train", "fine-tune", "fine-tune"]
+    assert [entry["epoch"] for entry in run.history] == [1, 2, 3, 4]
+    assert run.status["fine_tune_from_epoch"] == 3
+    # Only layers from 140 on moved: compare with a model built from the same seed.
+    import keras
+
+    from catdog.models import create_model
+
+    keras.utils.set_random_seed(config.seed)
+    initial = create_model("model4", (32, 32), pretrained=False)
+    trained = load_model(run)
+    before = initial.get_layer("mobilenet_v2_base").layers[-1].layers
+    after = trained.get_layer("mobilenet_v2_base").layers[-1].layers
+    changed = [i for i, (a, b) in enumerate(zip(before, after)) if a.weights and not all(np.allclose(x.numpy(), y.numpy()) for x, y in zip(a.trainable_weights + a.non_trainable_weights, b.trainable_weights + b.non_trainable_weights))]
+    assert changed and min(changed) >= 140
