@@ -17,7 +17,9 @@ RandomFlip("horizontal") does. Rotation is not replayed on this path (measure it
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
 import hashlib
 import math
 import time
@@ -119,7 +121,10 @@ def train(
             runs.update_status(run_dir, state=runs.STOPPED, note="interrupted from the keyboard", seconds=time.perf_counter() - started)
             raise
         except BaseException as error:
-            runs.update_status(run_dir, state=runs.FAILED, error=str(error), seconds=time.perf_counter() - started)
+            with contextlib.suppress(OSError):  # the disk may be the problem
+                runs.update_status(run_dir, state=runs.FAILED, error=str(error), seconds=time.perf_counter() - started)
+            if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+                raise CatdogError(f"the disk is full while saving {run_dir.name}; free some space and train again (earlier runs are untouched).") from None
             raise
         seconds = time.perf_counter() - started
         runs.update_status(run_dir, state=state, seconds=seconds, ended=time.strftime("%Y-%m-%d %H:%M:%S"))
