@@ -67,6 +67,15 @@ def _parser() -> argparse.ArgumentParser:
     _json_option(train)
     train.set_defaults(command=cmd_train)
 
+    reproduce = commands.add_parser("reproduce", help="train the tutorial's four models and compare with its reported accuracies")
+    reproduce.add_argument("--models", nargs="+", default=["model1", "model2", "model3", "model4"])
+    reproduce.add_argument("--epochs", type=int, default=defaults.epochs)
+    reproduce.add_argument("--no-fast", dest="fast", action="store_false", help="run Model 4's frozen base every epoch, as the tutorial does")
+    _data_option(reproduce)
+    _runs_option(reproduce)
+    _json_option(reproduce)
+    reproduce.set_defaults(command=cmd_reproduce)
+
     runs = commands.add_parser("runs", help="list saved runs")
     _runs_option(runs)
     _json_option(runs)
@@ -181,6 +190,26 @@ def cmd_train(args):
     _emit(args, summary, [f"{run.state}: {run.path}  ({summary['epochs']} epochs, {summary['seconds']:.1f}s, val_accuracy {summary['val_accuracy']})"])
 
 
+def cmd_reproduce(args):
+    from catdog.models import get_spec
+
+    for key in args.models:
+        get_spec(key)
+    RunConfig(epochs=args.epochs)  # validate before the long work
+    from catdog.train import reproduce_tutorial
+
+    def progress(event):
+        if event.phase == "epoch":
+            print(f"{event.run_dir.rsplit('/', 1)[-1]}  epoch {event.epoch}/{event.epochs}  val_accuracy {event.logs.get('val_accuracy', float('nan')):.4f}", flush=True)
+
+    rows = reproduce_tutorial(args.data, args.epochs, tuple(args.models), args.fast, args.runs_dir, progress)
+    lines = [f"{'model':<8} {'tutorial val':>12} {'catdog val':>10} {'catdog test':>11} {'seconds':>8}"]
+    for row in rows:
+        test = row.get("test_accuracy")
+        lines.append(f"{row['model']:<8} {row['tutorial_val_accuracy']:>12.4f} {row['val_accuracy'] or float('nan'):>10.4f} {test if test is not None else float('nan'):>11.4f} {row['seconds'] or 0:>8.1f}")
+    _emit(args, rows, lines)
+
+
 def cmd_runs(args):
     from pathlib import Path
 
@@ -201,6 +230,10 @@ def cmd_evaluate(args):
         dataset = load_dataset(args.data, batch_size=run.config.batch_size, seed=run.config.seed)
     summary = evaluate(run, dataset).summary()
     summary["run_dir"] = str(run.path)
+    if dataset is None:  # the run's own test split: keep the figures for comparisons
+        from catdog.runs import save_evaluation
+
+        save_evaluation(run, summary)
     low, high = summary["test_accuracy_95ci"]
     lines = [f"test accuracy: {summary['test_accuracy']:.4f} (95% CI {low:.3f}-{high:.3f}, {summary['test_images']} images)", "confusion matrix (rows: true, columns: predicted):"]
     lines.append("  " + " ".join(f"{name:>10}" for name in summary["class_names"]))

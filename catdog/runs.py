@@ -88,7 +88,13 @@ class Run:
             "seconds": self.status.get("seconds"),
             "fast_path": self.status.get("fast_path"),
             "started": self.status.get("started"),
+            "test_accuracy": (self.evaluation or {}).get("test_accuracy"),
         }
+
+    @property
+    def evaluation(self) -> dict | None:
+        """The last saved test-set evaluation (see `save_evaluation`), if any."""
+        return _read_json(self.path / "evaluation.json", None)
 
 
 def create_run(config: RunConfig, class_names, root: Path | None = None) -> Path:
@@ -146,6 +152,11 @@ def save_model(run_dir: Path, model) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def save_evaluation(run: Run, summary: dict) -> None:
+    """Keep a run's test-set figures beside it, for comparison tables."""
+    write_json_atomic(run.path / "evaluation.json", summary)
 
 
 def load_run(path: str | Path) -> Run:

@@ -94,3 +94,17 @@ def test_mistakes_give_one_line_and_nonzero_exit(args, message):
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert len([line for line in result.stderr.splitlines() if line.startswith("error:")]) == 1
+
+
+def test_reproduce_command_tabulates_models(tmp_path):
+    from conftest import write_tutorial_layout
+
+    data = write_tutorial_layout(tmp_path / "data", train_per_class=40, validation_per_class=80)  # 5 batches: 1 for test
+    result = run_cli("reproduce", "--models", "model1", "model3", "--epochs", "1", "--data", data, "--runs-dir", tmp_path / "runs", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout.strip().splitlines()[-1])
+    assert [row["model"] for row in rows] == ["model1", "model3"]
+    assert rows[0]["tutorial_val_accuracy"] == 0.5606
+    assert all(0 <= row["test_accuracy"] <= 1 and row["seconds"] > 0 for row in rows)
+    listed = json.loads(run_cli("runs", "--runs-dir", tmp_path / "runs", "--json").stdout.strip().splitlines()[-1])
+    assert {entry["test_accuracy"] for entry in listed} == {row["test_accuracy"] for row in rows}
