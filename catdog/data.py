@@ -36,7 +36,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".ti
 MAX_PIXELS = 100_000_000  # larger images are refused before decoding (decompression bombs)
 VALIDATION_SHARE = 0.2  # single-folder datasets: share of each class held out for validation
 TEST_BATCH_SHARE = 5  # the tutorial: test = validation batches // 5
-MIN_IMAGES_PER_CLASS = 2  # below this a class cannot be split into train and validation
+MIN_IMAGES_PER_CLASS = 10  # readable images per class (all splits); fewer cannot train or be judged
 _COMPLETE_MARKER = ".catdog-complete"
 
 Progress = Callable[[int, int, str], None]  # (done, total, what) -> None
@@ -282,6 +282,7 @@ def load_dataset(
     train_files, validation_files = (
         _keep_readable(files, skipped, progress) for files in (train_files, validation_files)
     )
+    _require_minimum(class_names, train_files + validation_files, root)
     _require_images(class_names, train_files, "training", root)
     _require_images(class_names, validation_files, "validation", root)
     validation, test = _split_test(validation_files, batch_size, seed)
@@ -322,6 +323,16 @@ def _require_classes(class_names: list[str], folder: Path) -> None:
         raise CatdogError(
             f"{folder} needs at least two class folders (one sub-folder of images per class); "
             f"found {found}. Add a folder for each class."
+        )
+
+
+def _require_minimum(class_names, files, root: Path) -> None:
+    counts = np.bincount([label for _, label in files], minlength=len(class_names))
+    short = [f"{name!r} has {count}" for name, count in zip(class_names, counts) if count < MIN_IMAGES_PER_CLASS]
+    if short:
+        raise CatdogError(
+            f"too few readable images in {root}: {', '.join(short)}. Every class needs at least "
+            f"{MIN_IMAGES_PER_CLASS} images; add more to those class folders."
         )
 
 

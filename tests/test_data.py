@@ -238,3 +238,17 @@ def test_partial_archive_is_not_taken_for_complete(zip_server, tmp_path):
 def test_offline_without_cache_says_how_to_use_local_copy():
     with pytest.raises(CatdogError, match="--data"):
         fetch_tutorial_dataset(origin="http://127.0.0.1:9/cats_and_dogs_filtered.zip")
+
+
+def test_minimum_images_per_class_says_what_is_missing(tmp_path):
+    root = write_class_folders(tmp_path / "few", 12, class_names=("cats",))
+    write_class_folders(root, 4, class_names=("dogs",))
+    with pytest.raises(CatdogError, match=r"'dogs' has 4.*at least 10"):
+        load_dataset(root)
+    write_class_folders(root, 10, class_names=("dogs",))  # overwrites the 4, adds 6
+    assert load_dataset(root).counts()["train"]["dogs"] == 8
+
+
+def test_three_classes_are_supported(tmp_path):
+    root = write_class_folders(tmp_path / "three", 12, class_names=("cats", "dogs", "foxes"))
+    assert load_dataset(root).class_names == ("cats", "dogs", "foxes")
