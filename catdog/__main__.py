@@ -162,12 +162,15 @@ def cmd_train(args):
     from catdog.models import get_spec
 
     get_spec(config.model)  # fail fast on an unknown key, before TensorFlow starts
+    from catdog.runs import write_progress
     from catdog.train import train
 
     interactive = sys.stderr.isatty()
     last_line = [0.0]
 
     def progress(event):
+        if event.run_dir:  # progress.json: the dashboard's live view of batches and ETA
+            write_progress(event.run_dir, event)
         if event.phase == "epoch":
             logs = event.logs
             print(

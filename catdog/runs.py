@@ -4,6 +4,7 @@
         config.json    RunConfig + class names (written when the run starts)
         status.json    state (running/finished/stopped/failed), pid, times, notes
         history.json   one entry per finished epoch: metrics and seconds
+        progress.json  the latest batch: phase, epoch, batch, ETA (written by the CLI, ~2 a second)
         model.keras    the trained model (after the first finished epoch, or at the end)
         STOP           present when a stop was requested
 
@@ -17,6 +18,7 @@ import contextlib
 import dataclasses
 import fcntl
 import json
+import math
 import os
 import secrets
 import shutil
@@ -135,6 +137,46 @@ def update_status(run_dir: Path, **fields) -> dict:
 def write_history(run_dir: Path, history: list[dict]) -> None:
     """Replace history.json with the finished epochs so far."""
     write_json_atomic(Path(run_dir) / "history.json", history)
+
+
+PROGRESS_FILE = "progress.json"
+PROGRESS_INTERVAL = 0.5  # seconds between progress.json writes: ~2 a second is live enough
+_last_progress: dict[str, tuple[float, str]] = {}
+
+
+def write_progress(run_dir: str | Path, event) -> bool:
+    """Write the latest training progress to the run's progress.json, for live views in other
+    processes (the dashboard), at most ~2 times a second.
+
+    Phase changes, ends of epochs and the last batch are always written; other batches only when
+    `PROGRESS_INTERVAL` has passed since the last write.
+
+    Args:
+        run_dir: the run directory.
+        event: a `catdog.train.TrainingProgress` (or a dict with the same fields).
+
+    Returns:
+        True when the file was written.
+    """
+    values = dataclasses.asdict(event) if dataclasses.is_dataclass(event) else dict(event)
+    key, now = str(run_dir), time.monotonic()
+    last_time, last_phase = _last_progress.get(key, (-math.inf, ""))
+    phase = values.get("phase", "")
+    urgent = phase != last_phase or phase in ("epoch", "done") or values.get("batch") == values.get("batches")
+    if not urgent and now - last_time < PROGRESS_INTERVAL:
+        return False
+    try:
+        write_json_atomic(Path(run_dir) / PROGRESS_FILE, {**values, "time": time.time()})
+    except OSError:
+        return False  # a missed progress report must never end a training (the history is what counts)
+    _last_progress[key] = (now, phase)
+    return True
+
+
+def read_progress(run_dir: str | Path) -> dict | None:
+    """The last progress written by `write_progress` (with `time`, seconds since the epoch), or None."""
+    value = _read_json(Path(run_dir) / PROGRESS_FILE, None)
+    return value if isinstance(value, dict) else None
 
 
 def save_model(run_dir: Path, model) -> None:
