@@ -134,11 +134,11 @@ def fetch_tutorial_dataset(progress: Progress | None = None, origin: str = TUTOR
     Returns:
         The folder holding `train/` and `validation/`.
     """
+    found = cached_tutorial_dataset()
+    if found is not None:
+        return found
     datasets = keras_home() / "datasets"
     stem = TUTORIAL_ARCHIVE.split(".")[0]
-    for extracted in (datasets / f"{stem}_extracted", cache_dir() / "datasets" / f"{stem}_extracted"):
-        if (extracted / _COMPLETE_MARKER).exists():
-            return extracted / "cats_and_dogs_filtered"
 
     archive = datasets / TUTORIAL_ARCHIVE
     if archive.exists() and not os.access(datasets, os.W_OK):
@@ -181,6 +181,18 @@ def fetch_tutorial_dataset(progress: Progress | None = None, origin: str = TUTOR
         )
     (extracted / _COMPLETE_MARKER).write_text("extracted\n")
     return folder
+
+
+def cached_tutorial_dataset() -> Path | None:
+    """The tutorial's dataset folder when a complete extracted copy is already there, else None.
+
+    Never downloads and never imports Keras, so the dashboard can ask on its first page.
+    """
+    stem = TUTORIAL_ARCHIVE.split(".")[0]
+    for extracted in (keras_home() / "datasets" / f"{stem}_extracted", cache_dir() / "datasets" / f"{stem}_extracted"):
+        if (extracted / _COMPLETE_MARKER).exists():
+            return extracted / "cats_and_dogs_filtered"
+    return None
 
 
 def _is_complete_zip(path: Path) -> bool:

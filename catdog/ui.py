@@ -1,0 +1,500 @@
+"""Streamlit helpers shared by the dashboard's pages: the chosen dataset, caches, training launches
+and charts.
+
+The only module of catdog that imports Streamlit. Pages stay short scripts (read inputs, call
+catdog through these helpers, render). Nothing here imports TensorFlow at import time, so the
+first page appears quickly; model code is imported inside the functions that need it.
+
+Session state keys shared by every page:
+
+    dataset   {"kind": "tutorial" | "folder" | "zip", "root": str, "label": str} or None
+
+Page-specific keys are prefixed with the page's name (samples_, aug_, train_, predict_).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from catdog import runs
+from catdog.config import CatdogError, RunConfig, cache_dir, data_root, runs_dir
+from catdog.data import (
+    IMAGE_SUFFIXES,
+    Dataset,
+    cached_tutorial_dataset,
+    confine_to_root,
+    extract_dataset_zip,
+    fetch_tutorial_dataset,
+    load_dataset,
+    load_image,
+    open_image,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+DATASET_KEY = "dataset"
+DATA_PAGE = "pages/data.py"
+TRAIN_PAGE = "pages/train.py"
+IMAGE_TYPES = [suffix.lstrip(".") for suffix in IMAGE_SUFFIXES]  # for st.file_uploader(type=...)
+TUTORIAL_LABEL = "the tutorial's cats_and_dogs_filtered"
+
+
+# ----------------------------------------------------------------------------- session state and errors
+
+
+def init_state() -> None:
+    """Give the shared session-state keys their defaults (app.py calls this on every run).
+
+    A new session starts with the tutorial's dataset when a complete copy is already on disk
+    (a cheap check that neither downloads nor imports Keras); otherwise with none chosen.
+    """
+    if DATASET_KEY not in st.session_state:
+        found = cached_tutorial_dataset()
+        st.session_state[DATASET_KEY] = _source("tutorial", found, TUTORIAL_LABEL) if found else None
+
+
+def dataset_source() -> dict | None:
+    """The dataset chosen on the Data page: {"kind", "root", "label"}, or None."""
+    return st.session_state.get(DATASET_KEY)
+
+
+@contextlib.contextmanager
+def reported_errors() -> Iterator[None]:
+    """Show a mistake the user can fix (CatdogError) as an error box instead of a traceback.
+
+    The rest of the `with` block is skipped; the page goes on after it.
+    """
+    try:
+        yield
+    except CatdogError as error:
+        st.error(str(error))
+
+
+# ----------------------------------------------------------------------------- datasets
+
+
+def current_dataset(prompt: bool = True) -> Dataset | None:
+    """The checked dataset chosen on the Data page (cached), or None.
+
+    Args:
+        prompt: when no dataset is chosen (or it cannot be read), say so and link to the Data page.
+    """
+    source = dataset_source()
+    if source is None:
+        if prompt:
+            st.info("No dataset chosen yet: choose one on the Data page first.")
+            st.page_link(DATA_PAGE, label="Choose a dataset", icon=":material/folder_open:")
+        return None
+    try:
+        return load_cached_dataset(source["root"])
+    except CatdogError as error:
+        st.error(f"The dataset in use cannot be read: {error}")
+        if prompt:
+            st.page_link(DATA_PAGE, label="Choose another dataset", icon=":material/folder_open:")
+        return None
+
+
+def load_cached_dataset(root: str | Path) -> Dataset:
+    """`catdog.data.load_dataset(root)`, checked once and cached until files are added or removed."""
+    root = Path(root)
+    return _load_dataset(str(root), _fingerprint(root))
+
+
+@st.cache_data(show_spinner="Checking every image of the dataset…", max_entries=16)
+def _load_dataset(root: str, fingerprint: tuple) -> Dataset:
+    return load_dataset(root)
+
+
+def _fingerprint(root: Path, max_depth: int = 4, max_folders: int = 500) -> tuple:
+    # A folder's modification time changes when a file in it is added, removed or renamed, so
+    # these stamps tell a changed dataset from the cached one without reading every file.
+    stamps = []
+    with contextlib.suppress(OSError):
+        for directory, subdirectories, _ in os.walk(root):
+            depth = len(Path(directory).relative_to(root).parts)
+            stamps.append((directory, os.stat(directory).st_mtime_ns))
+            if depth >= max_depth or len(stamps) >= max_folders:
+                subdirectories[:] = []
+    return tuple(stamps)
+
+
+def use_tutorial_dataset(progress: Callable[[int, int, str], None] | None = None) -> dict:
+    """Fetch (on first use) and check the tutorial's dataset, and make it the one in use."""
+    root = fetch_tutorial_dataset(progress)
+    return _choose("tutorial", root, TUTORIAL_LABEL)
+
+
+def use_local_folder(folder: str) -> dict:
+    """Check a folder inside `$CATDOG_DATA_ROOT` and make it the dataset in use."""
+    root = confine_to_root(folder, data_root())
+    relative = root.relative_to(data_root())
+    return _choose("folder", root, f"local folder {relative if relative.parts else root.name}")
+
+
+def use_uploaded_zip(upload) -> dict:
+    """Extract an uploaded zip of class folders safely (under the cache folder), check it, use it."""
+    root = extract_dataset_zip(upload, cache_dir() / "uploads")
+    return _choose("zip", root, f"uploaded {getattr(upload, 'name', 'zip file')}")
+
+
+def _choose(kind: str, root: Path, label: str) -> dict:
+    load_cached_dataset(root)  # refuse a folder that is not a usable dataset before switching to it
+    source = _source(kind, root, label)
+    st.session_state[DATASET_KEY] = source
+    return source
+
+
+def _source(kind: str, root: Path, label: str) -> dict:
+    return {"kind": kind, "root": str(root), "label": label}
+
+
+def dataset_folders(limit: int = 50) -> list[str]:
+    """Folders inside `$CATDOG_DATA_ROOT` that look like datasets (two or more sub-folders), as
+    paths relative to it, for the Data page's picker."""
+    root = data_root()
+    found = []
+    if not root.is_dir():
+        return found
+    with contextlib.suppress(OSError):
+        for directory, subdirectories, _ in os.walk(root):
+            subdirectories[:] = sorted(d for d in subdirectories if not d.startswith(".") and d != "__MACOSX")
+            relative = Path(directory).relative_to(root)
+            if len(relative.parts) >= 3:
+                subdirectories[:] = []
+            if relative.parts and len(subdirectories) >= 2:
+                found.append(str(relative))
+                subdirectories[:] = []  # a dataset's own class folders are not datasets
+            if len(found) >= limit:
+                break
+    return found
+
+
+def label_frequency_figure(dataset: Dataset):
+    """A Plotly bar chart of each class's share of the training images, with the baseline."""
+    import plotly.graph_objects as go
+
+    frequencies = dataset.summary()["label_frequencies"]
+    figure = go.Figure(go.Bar(x=list(frequencies), y=list(frequencies.values()), text=[f"{v:.1%}" for v in frequencies.values()]))
+    figure.add_hline(y=dataset.baseline_accuracy(), line_dash="dot", annotation_text="baseline accuracy")
+    figure.update_layout(
+        yaxis_title="share of training images", yaxis_tickformat=".0%", yaxis_range=[0, 1], height=320, margin=dict(t=30, b=30)
+    )
+    return figure
+
+
+# ----------------------------------------------------------------------------- images
+
+
+def thumbnail(source, side: int = 256) -> np.ndarray:
+    """An upright RGB preview of an image (path or bytes) at most `side` pixels on its long side,
+    decoded by catdog's own loader (which refuses oversize images)."""
+    image = open_image(source)
+    width, height = image.size
+    if image.getexif().get(0x0112) in (5, 6, 7, 8):  # EXIF says "rotate 90°": sides swap
+        width, height = height, width
+    scale = min(1.0, side / max(width, height))
+    return load_image(source, (max(1, round(height * scale)), max(1, round(width * scale))))
+
+
+@st.cache_data(show_spinner="Starting Keras for the preview…", max_entries=64)
+def augmentation_preview(image: np.ndarray, flip: str, rotation: float, count: int, seed: int) -> list[np.ndarray]:
+    """`catdog.augment.preview`, cached (the same arguments always give the same variants)."""
+    from catdog.augment import preview
+
+    return preview(image, flip=flip, rotation=rotation, count=count, seed=seed)
+
+
+# ----------------------------------------------------------------------------- models and prediction
+
+
+@st.cache_data(show_spinner="Counting the model's parameters…", max_entries=64)
+def parameter_count(model: str, image_size: tuple[int, int], num_classes: int) -> dict:
+    """{"total", "trainable", "error"} for a registered model at this input size.
+
+    Builds the model without pretrained weights (nothing to download). A model that cannot take
+    this input size (Model 2's valid convolutions need about 80 pixels) gets `error` instead.
+    """
+    from catdog.models import count_params, create_model
+
+    try:
+        built = create_model(model, tuple(image_size), num_classes, pretrained=False)
+    except CatdogError as error:
+        return {"total": None, "trainable": None, "error": str(error)}
+    except ValueError as error:  # Keras: the feature map shrank to nothing
+        return {
+            "total": None,
+            "trainable": None,
+            "error": f"{model} cannot take {image_size[0]}x{image_size[1]} images ({str(error).splitlines()[0]}); choose a larger image size.",
+        }
+    total, trainable = count_params(built)
+    return {"total": total, "trainable": trainable, "error": None}
+
+
+def usable_runs() -> list[runs.Run]:
+    """Runs with a saved model that are not training, best final validation accuracy first."""
+    usable = [run for run in runs.list_runs() if run.usable]
+    return sorted(
+        usable, key=lambda run: run.final("val_accuracy") if run.final("val_accuracy") is not None else -1.0, reverse=True
+    )
+
+
+def run_label(run: runs.Run) -> str:
+    """One line naming a run for pickers: model, validation accuracy, epochs, name."""
+    accuracy = run.final("val_accuracy")
+    shown = f"val accuracy {accuracy:.1%}" if accuracy is not None else "no validation yet"
+    return f"{run.config.model} · {shown} · {len(run.history)} epochs · {run.state} · {run.name}"
+
+
+def predictor_for(run: runs.Run):
+    """A loaded `catdog.predict.Predictor`, shared by sessions and reloaded when the model file changes."""
+    model_file = run.path / runs.MODEL_FILE
+    try:
+        stamp = model_file.stat().st_mtime_ns
+    except OSError:
+        raise CatdogError(f"run {run.name} has no saved model; choose another run or train one.") from None
+    return _predictor(str(run.path), stamp)
+
+
+@st.cache_resource(max_entries=3, show_spinner="Loading the model…")
+def _predictor(run_path: str, model_stamp: int):
+    # Keyed by the model file's modification time too, so a run trained again is reloaded.
+    # Shared by all sessions: inference only, never modified.
+    from catdog.predict import Predictor
+
+    return Predictor(runs.load_run(run_path))
+
+
+def classify(predictor, files) -> list[tuple[str, bytes, object]]:
+    """Classify uploaded files (anything with .name and .getvalue()): (name, bytes, Prediction)
+    each, in order; an unreadable file gets `Prediction.error` and the others still work."""
+    names = [getattr(upload, "name", f"image {index + 1}") for index, upload in enumerate(files)]
+    payloads = [upload.getvalue() for upload in files]
+    predictions = predictor.predict(payloads, names=names)
+    return list(zip(names, payloads, predictions, strict=True))
+
+
+# ----------------------------------------------------------------------------- training in the background
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingState:
+    """What is training under the runs folder right now."""
+
+    run: runs.Run | None  # the run in progress, once its process has created it
+    starting: bool  # a process this server launched is alive but has not created its run yet
+
+    @property
+    def active(self) -> bool:
+        return self.run is not None or self.starting
+
+
+@st.cache_resource
+def _launched() -> dict[int, subprocess.Popen]:
+    # Training processes started by this server, shared by all sessions: polled so finished
+    # ones are reaped, and so a process still loading its data counts as a training.
+    return {}
+
+
+def training_state() -> TrainingState:
+    """The training in progress (started from any page, session or the command line)."""
+    processes = _launched()
+    alive = {pid for pid, process in list(processes.items()) if process.poll() is None}
+    found = runs.list_runs()
+    run = next((run for run in found if run.state == runs.RUNNING), None)
+    if run is not None:
+        return TrainingState(run, False)
+    # A launched process that is alive and has no run directory yet is still starting up; one
+    # whose run already ended (it is just exiting) is not.
+    with_runs = {run.status.get("pid") for run in found}
+    return TrainingState(None, bool(alive - with_runs))
+
+
+def launch_training(config: RunConfig, dataset_root: str | Path) -> dict:
+    """Start `python -m catdog train ...` as a background process and return {"pid", "log", "started"}.
+
+    A separate process in its own session (start_new_session), so page switches, refreshes,
+    closed tabs and even a restart of the dashboard do not stop it; it reports through its run
+    directory (history.json per epoch, progress.json per batch), which every page reads.
+    """
+    if training_state().active:
+        raise CatdogError("A training is running: wait for it to finish or stop it, then start again.")
+    root = runs_dir()
+    logs = root / ".launches"
+    logs.mkdir(parents=True, exist_ok=True)
+    log_path = logs / f"{time.strftime('%Y%m%d-%H%M%S')}-{config.model}.log"
+    command = [
+        sys.executable, "-m", "catdog", "train",
+        "--model", config.model,
+        "--epochs", str(config.epochs),
+        "--batch-size", str(config.batch_size),
+        "--learning-rate", repr(float(config.learning_rate)),
+        "--image-size", str(config.image_size[0]),
+        "--seed", str(config.seed),
+        "--early-stopping", str(config.early_stopping),
+        "--fine-tune-epochs", str(config.fine_tune_epochs),
+        "--runs-dir", str(root),
+        "--data", str(dataset_root),
+    ]  # fmt: skip
+    if not config.fast:
+        command.append("--no-fast")
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=REPO,
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    _launched()[process.pid] = process
+    return {"pid": process.pid, "log": str(log_path), "started": time.time()}
+
+
+def launch_error(launch: dict | None) -> str | None:
+    """Why a launched training ended before creating its run (its `error:` line), or None."""
+    if not launch:
+        return None
+    process = _launched().get(launch["pid"])
+    if process is None or process.poll() in (None, 0):
+        return None
+    if any(run.status.get("pid") == launch["pid"] for run in runs.list_runs()):
+        return None  # it made a run: the run's own state says what happened
+    try:
+        lines = Path(launch["log"]).read_text(errors="replace").splitlines()
+    except OSError:
+        lines = []
+    errors = [line.removeprefix("error: ") for line in lines if line.startswith("error: ")]
+    return errors[-1] if errors else f"the training process ended with exit code {process.returncode}; see {launch['log']}."
+
+
+def progress_summary(run: runs.Run) -> tuple[float, str]:
+    """(fraction done, one line) for a run in progress, from its progress.json."""
+    progress = runs.read_progress(run.path) or {}
+    phase = progress.get("phase")
+    epochs = progress.get("epochs") or run.config.epochs
+    epoch, batch, batches = progress.get("epoch", 0), progress.get("batch", 0), progress.get("batches", 0)
+    eta = progress.get("eta")
+    left = f" · {format_duration(eta)} left" if eta is not None else ""
+    if phase == "train" and batches:
+        fraction = ((epoch - 1) * batches + batch) / (epochs * batches)
+        return min(max(fraction, 0.0), 1.0), f"Epoch {epoch} of {epochs} · batch {batch} of {batches}{left}"
+    if phase == "features" and batches:
+        return batch / batches, f"{progress.get('message') or 'computing features'}: batch {batch} of {batches}{left}"
+    if phase == "epoch":
+        return min(epoch / epochs, 1.0), f"Epoch {epoch} of {epochs} finished"
+    finished = len(run.history)
+    return min(finished / max(epochs, 1), 1.0), "Starting (loading the data, building the model)…"
+
+
+def format_duration(seconds: float) -> str:
+    """'about 1 min 20 s' style, rounded to what a person can use."""
+    seconds = max(0.0, float(seconds))
+    if seconds < 10:
+        return "a few seconds"
+    if seconds < 60:
+        return f"about {round(seconds / 5) * 5:.0f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"about {minutes} min {rest // 10 * 10} s" if minutes < 10 and rest >= 10 else f"about {minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"about {hours} h {minutes} min"
+
+
+def baseline_for(run: runs.Run) -> float | None:
+    """The baseline accuracy of the data a run trained on (cached), or None if it is gone."""
+    root = run.config.data or cached_tutorial_dataset()
+    if root is None:
+        return None
+    try:
+        return load_cached_dataset(root).baseline_accuracy()
+    except CatdogError:
+        return None
+
+
+# ----------------------------------------------------------------------------- charts
+
+
+_METRICS = (("accuracy", "Accuracy"), ("loss", "Loss"))
+
+
+def history_figure(
+    history, epochs: int, baseline: float | None = None, tutorial: float | None = None, tutorial_label: str = "tutorial"
+):
+    """Training and validation accuracy and loss per epoch, side by side, with the baseline and
+    the tutorial's reported validation accuracy as horizontal lines on the accuracy plot.
+
+    Args:
+        history: the run's history entries (one dict per finished epoch).
+        epochs: the planned number of epochs (fixes the x axis, so the curves grow into it).
+    """
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    figure = make_subplots(rows=1, cols=2, subplot_titles=[title for _, title in _METRICS])
+    xs = [entry["epoch"] for entry in history]
+    for column, (metric, _) in enumerate(_METRICS, start=1):
+        for prefix, name, dash in (("", "training", "solid"), ("val_", "validation", "dash")):
+            ys = [entry.get(prefix + metric) for entry in history]
+            figure.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=ys,
+                    mode="lines+markers",
+                    name=f"{name} {metric}",
+                    line=dict(dash=dash, color="#d9480f" if prefix else "#1c7ed6"),
+                ),
+                row=1,
+                col=column,
+            )
+    if baseline is not None:
+        figure.add_hline(y=baseline, line_dash="dot", line_color="gray", annotation_text=f"baseline {baseline:.0%}", row=1, col=1)
+    if tutorial is not None:
+        figure.add_hline(
+            y=tutorial, line_dash="dot", line_color="green", annotation_text=f"{tutorial_label} {tutorial:.1%}", row=1, col=1
+        )
+    figure.update_xaxes(title_text="epoch", range=[0.5, max(epochs, len(xs), 1) + 0.5], dtick=max(1, epochs // 10))
+    figure.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=1)
+    figure.update_layout(height=360, margin=dict(t=40, b=40), legend=dict(orientation="h", y=-0.25))
+    return figure
+
+
+def comparison_figure(chosen: list[runs.Run]):
+    """Validation (solid) and training (dotted) accuracy and loss of several runs, overlaid."""
+    import plotly.graph_objects as go
+    from plotly.colors import qualitative
+    from plotly.subplots import make_subplots
+
+    figure = make_subplots(rows=1, cols=2, subplot_titles=[title for _, title in _METRICS])
+    for index, run in enumerate(chosen):
+        color = qualitative.Plotly[index % len(qualitative.Plotly)]
+        xs = [entry["epoch"] for entry in run.history]
+        for column, (metric, _) in enumerate(_METRICS, start=1):
+            for prefix, dash, kind in (("val_", "solid", "validation"), ("", "dot", "training")):
+                figure.add_trace(
+                    go.Scatter(
+                        x=xs,
+                        y=[entry.get(prefix + metric) for entry in run.history],
+                        mode="lines",
+                        name=f"{run.config.model} {kind} ({run.name})",
+                        legendgroup=run.name,
+                        showlegend=column == 1,
+                        line=dict(color=color, dash=dash),
+                    ),
+                    row=1,
+                    col=column,
+                )
+    figure.update_xaxes(title_text="epoch")
+    figure.update_yaxes(tickformat=".0%", row=1, col=1)
+    figure.update_layout(height=380, margin=dict(t=40, b=40), legend=dict(orientation="h", y=-0.3))
+    return figure

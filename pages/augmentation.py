@@ -1,0 +1,56 @@
+"""Augmentation: what random flips and rotations do to one image (Keras' own layers, as in training)."""
+
+import random
+from pathlib import Path
+
+import streamlit as st
+
+from catdog import ui
+from catdog.augment import rotation_degrees
+from catdog.config import FLIP_MODES
+from catdog.data import load_image, sample_files
+
+st.title("Augmentation")
+st.write(
+    "Models 2-4 see each training image randomly flipped and rotated, a little differently every epoch, "
+    "so they learn that a mirrored or tilted cat is still a cat. Validation, test and your own photos are never augmented."
+)
+
+dataset = ui.current_dataset(prompt=False)
+sources = ["sample", "upload"] if dataset is not None else ["upload"]
+source = st.radio(
+    "Image",
+    sources,
+    format_func={"sample": "A sample from the dataset", "upload": "Upload an image"}.get,
+    horizontal=True,
+    key="aug_source",
+)
+image = None
+if source == "sample":
+    candidates = [path for paths in sample_files(dataset, "train", per_class=6, seed=0).values() for path in paths]
+    picked = st.selectbox(
+        "Sample", candidates, format_func=lambda path: f"{Path(path).parent.name} · {Path(path).name}", key="aug_sample"
+    )
+    image = load_image(picked, (160, 160))
+else:
+    upload = st.file_uploader("Image", type=ui.IMAGE_TYPES, key="aug_upload")
+    if upload is None:
+        st.info("Upload a photo to see its augmented variants.")
+    else:
+        with ui.reported_errors():
+            image = load_image(upload.getvalue(), (160, 160))
+
+first, second, third = st.columns(3)
+flip = first.selectbox("Flip", FLIP_MODES, index=FLIP_MODES.index("horizontal"), key="aug_flip")
+rotation = second.slider("Rotation factor (fraction of a full turn)", 0.0, 0.5, 0.1, 0.01, key="aug_rotation")
+second.caption(f"Rotates by up to ±{rotation_degrees(rotation):.0f}° either way")
+count = third.slider("Variants", 1, 8, 4, key="aug_count")
+if "aug_seed" not in st.session_state:
+    st.session_state["aug_seed"] = 0
+if st.button("New random variants", icon=":material/shuffle:", key="aug_redraw"):
+    st.session_state["aug_seed"] = random.randrange(2**31)
+
+if image is not None:
+    with ui.reported_errors():
+        images = ui.augmentation_preview(image, flip, rotation, count, st.session_state["aug_seed"])
+        st.image(images, caption=["original"] + [f"variant {index}" for index in range(1, len(images))], width=160)
