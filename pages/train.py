@@ -44,14 +44,16 @@ def live_training():
     st.caption(f"{len(run.history)} of {planned} epochs finished")
     if runs.stop_requested(run.path):
         st.caption("Stopping after the current batch…")
-    elif st.button(
-        "Stop",
-        icon=":material/stop:",
-        key="train_stop",
-        help="Ends the training after the current batch and keeps the finished epochs.",
-    ):
-        runs.request_stop(run.path)
-        st.rerun(scope="fragment")
+    else:
+        # A callback runs before the rerun it causes, so that rerun already says "Stopping".
+        st.button(
+            "Stop",
+            icon=":material/stop:",
+            key="train_stop",
+            help="Ends the training after the current batch and keeps the finished epochs.",
+            on_click=runs.request_stop,
+            args=(run.path,),
+        )
 
 
 live_training()
