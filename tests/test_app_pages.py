@@ -18,19 +18,12 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, write_class_folders, write_tutorial_layout
-from fixtures_app import (  # noqa: F401  (fixtures)
-    app,
-    app_dataset,
-    app_factory,
-    jpeg_bytes,
-    png_bytes,
-    source_for,
-    trained_run,
-    trained_runs_template,
-)
+from fixtures_app import jpeg_bytes, png_bytes
 
 from catdog import runs
 from catdog.config import CatdogError, RunConfig
+
+pytest_plugins = ("fixtures_app",)  # the dashboard fixtures (conftest.py belongs to the core tests)
 
 PAGES = ["pages/data.py", "pages/samples.py", "pages/augmentation.py", "pages/train.py", "pages/predict.py"]
 
