@@ -3,7 +3,8 @@
     python -m catdog data [--data DIR] [--json]
     python -m catdog models [--json]
     python -m catdog train --model KEY [--epochs N] [--batch-size N] [--learning-rate X] [--data DIR]
-                           [--runs-dir DIR] [--seed N] [--json]
+                           [--runs-dir DIR] [--seed N] [--strategy default|mirrored] [--json]
+    python -m catdog bench [--data DIR] [--models KEY...] [--epochs N] [--model4-epochs N] [--json]
     python -m catdog runs [--runs-dir DIR] [--json]
     python -m catdog evaluate RUN_DIR [--data DIR] [--json]
     python -m catdog predict RUN_DIR IMAGE... [--json]
@@ -19,7 +20,7 @@ import sys
 import time
 
 import catdog  # noqa: F401  (sets TensorFlow's logging before anything imports it)
-from catdog.config import CatdogError, RunConfig
+from catdog.config import PRECISIONS, STRATEGIES, CatdogError, RunConfig
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--fine-tune-epochs", type=int, default=0, help="Model 4: a second stage with the top of the base unfrozen (default 0: off)")
     train.add_argument("--fine-tune-from", type=int, default=defaults.fine_tune_from, help="first base layer to unfreeze (default 100)")
     train.add_argument("--early-stopping", type=int, default=0, metavar="PATIENCE", help="stop after PATIENCE epochs without improvement and keep the best (default off)")
+    train.add_argument("--strategy", choices=STRATEGIES, default=defaults.strategy, help="default: one device (the GPU if any); mirrored: all GPUs of this machine")
+    train.add_argument("--precision", choices=PRECISIONS, default=defaults.precision, help="auto (default): bfloat16 where measured faster, else float32")
     _data_option(train)
     _runs_option(train)
     _json_option(train)
@@ -75,6 +78,23 @@ def _parser() -> argparse.ArgumentParser:
     _runs_option(reproduce)
     _json_option(reproduce)
     reproduce.set_defaults(command=cmd_reproduce)
+
+    bench = commands.add_parser("bench", help="time the tutorial's pipeline against catdog's training, same models and data")
+    bench.add_argument("--models", nargs="+", default=["model1", "model2", "model3", "model4"])
+    bench.add_argument("--epochs", type=int, default=defaults.epochs, help="epochs per model (default 20, the tutorial's)")
+    bench.add_argument("--model4-epochs", type=int, default=None, help="Model 4's epochs when they differ from --epochs")
+    bench.add_argument("--image-size", type=int, default=defaults.image_size[0], help="side of the square input (default 160)")
+    bench.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    bench.add_argument("--no-fast", dest="fast", action="store_false", help="catdog runs Model 4's frozen base every epoch (rotation on)")
+    bench.add_argument("--no-reference", dest="reference", action="store_false", help="time catdog only")
+    bench.add_argument("--no-prediction", dest="prediction", action="store_false", help="skip the prediction latency")
+    bench.add_argument("--no-memory", dest="memory", action="store_false", help="skip the memory measurement")
+    bench.add_argument("--warm-cache", action="store_true", help="keep catdog's feature cache (default: start with an empty one)")
+    bench.add_argument("--random-weights", dest="pretrained", action="store_false", help="Model 4 without ImageNet weights (for quick checks)")
+    _data_option(bench)
+    _runs_option(bench)
+    _json_option(bench)
+    bench.set_defaults(command=cmd_bench)
 
     runs = commands.add_parser("runs", help="list saved runs")
     _runs_option(runs)
@@ -158,6 +178,8 @@ def cmd_train(args):
         early_stopping=args.early_stopping,
         fine_tune_epochs=args.fine_tune_epochs,
         fine_tune_from=args.fine_tune_from,
+        strategy=args.strategy,
+        precision=args.precision,
     )
     from catdog.models import get_spec
 
@@ -211,6 +233,32 @@ def cmd_reproduce(args):
         test = row.get("test_accuracy")
         lines.append(f"{row['model']:<8} {row['tutorial_val_accuracy']:>12.4f} {row['val_accuracy'] or float('nan'):>10.4f} {test if test is not None else float('nan'):>11.4f} {row['seconds'] or 0:>8.1f}")
     _emit(args, rows, lines)
+
+
+def cmd_bench(args):
+    RunConfig(epochs=args.epochs, batch_size=args.batch_size, image_size=(args.image_size, args.image_size))  # validate first
+    model_epochs = {}
+    if args.model4_epochs is not None:
+        RunConfig(epochs=args.model4_epochs)
+        model_epochs["model4"] = args.model4_epochs
+    from catdog.bench import format_report, run_bench
+
+    report = run_bench(
+        data=args.data,
+        models=tuple(args.models),
+        epochs=args.epochs,
+        model_epochs=model_epochs,
+        image_size=(args.image_size, args.image_size),
+        batch_size=args.batch_size,
+        pretrained=args.pretrained,
+        fast=args.fast,
+        reference=args.reference,
+        prediction=args.prediction,
+        memory=args.memory,
+        warm_cache=args.warm_cache,
+        runs_root=args.runs_dir,
+    )
+    _emit(args, report, [format_report(report)])
 
 
 def cmd_runs(args):

@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 
 FLIP_MODES = ("none", "horizontal", "vertical", "horizontal_and_vertical")
+PRECISIONS = ("auto", "float32", "mixed_bfloat16")
+STRATEGIES = ("default", "mirrored")
 
 
 class CatdogError(ValueError):
@@ -41,6 +43,12 @@ class RunConfig:
     fine_tune_epochs: int = 0
     fine_tune_from: int = 100
     pretrained: bool = True  # ImageNet weights for transfer models; False = random (fast tests)
+    # "auto": bfloat16 compute where measured faster at the same accuracy (Models 1-3 on a CPU
+    # with Intel AMX), float32 elsewhere; or force "float32" / "mixed_bfloat16".
+    precision: str = "auto"
+    # "default": TensorFlow's own placement (the GPU when there is one); "mirrored": data-parallel
+    # on every GPU of the machine (tf.distribute.MirroredStrategy).
+    strategy: str = "default"
 
     def __post_init__(self):
         # Lists come back from JSON; keep the dataclass hashable and comparable.
@@ -65,6 +73,10 @@ class RunConfig:
             raise CatdogError("fine-tuning epochs and first layer cannot be negative.")
         if self.early_stopping < 0:
             raise CatdogError("early stopping patience cannot be negative.")
+        if self.precision not in PRECISIONS:
+            raise CatdogError(f"precision must be one of {', '.join(PRECISIONS)}; got {self.precision!r}.")
+        if self.strategy not in STRATEGIES:
+            raise CatdogError(f"strategy must be one of {', '.join(STRATEGIES)}; got {self.strategy!r}.")
 
     def to_dict(self) -> dict:
         """The settings as plain JSON-ready values."""

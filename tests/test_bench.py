@@ -1,0 +1,99 @@
+"""Benchmark: the reference is the tutorial's pipeline, and bench reports both sides comparably."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import run_cli, write_class_folders
+
+from catdog import reference
+from catdog.bench import check_targets, format_report, measure_memory, run_bench
+from catdog.config import CatdogError
+
+SIDE_KEYS = {
+    "epochs", "epoch_seconds", "seconds_per_epoch", "first_epoch_seconds", "steady_seconds_per_epoch",
+    "total_seconds", "val_accuracy", "final_val_accuracy", "best_val_accuracy", "seconds_to_accuracy",
+}
+
+
+@pytest.mark.parametrize("key", ["model1", "model2", "model3", "model4"])
+def test_reference_models_have_the_tutorials_parameter_counts(key):
+    model = reference.build_model(key, weights=None)
+    if not model.built:  # Model 4 starts with the preprocessor model, as in the tutorial
+        model.build((None, 160, 160, 3))
+    assert model.count_params() == reference.PARAMS[key]
+
+
+def test_reference_data_is_the_tutorials_split(tiny_data):
+    train_dataset, validation_dataset, test_dataset = reference.load_datasets(tiny_data, image_size=(32, 32), batch_size=8)
+    assert train_dataset.class_names == ["cats", "dogs"]
+    assert sum(int(images.shape[0]) for images, _ in train_dataset) == 80
+    # 48 validation images = 6 batches of 8: the test set takes 6 // 5 = 1 batch of them.
+    assert sum(int(images.shape[0]) for images, _ in test_dataset) == 8
+    assert sum(int(images.shape[0]) for images, _ in validation_dataset) == 40
+
+
+def test_bench_times_both_sides_and_tabulates_them(tiny_data):
+    lines = []
+    report = run_bench(
+        tiny_data, models=("model1", "model4"), epochs=1, model_epochs={"model4": 2}, image_size=(32, 32), batch_size=8,
+        pretrained=False, memory=False, progress=lines.append,
+    )
+    rows = {row["model"]: row for row in report["models"]}
+    assert list(rows) == ["model1", "model4"]
+    for key, epochs in (("model1", 1), ("model4", 2)):
+        for side in ("reference", "catdog"):
+            assert SIDE_KEYS <= set(rows[key][side])
+            assert rows[key][side]["epochs"] == epochs and len(rows[key][side]["val_accuracy"]) == epochs
+            assert 0 < sum(rows[key][side]["epoch_seconds"]) <= rows[key][side]["total_seconds"]
+        ratios = rows[key]["ratios"]
+        assert ratios["total_seconds"] == pytest.approx(rows[key]["catdog"]["total_seconds"] / rows[key]["reference"]["total_seconds"], rel=1e-3)
+        assert ratios["seconds_per_epoch_speedup"] > 0
+    assert rows["model4"]["catdog"]["fast_path"] and rows["model4"]["catdog"]["second_run_total_seconds"] > 0
+    assert rows["model1"]["catdog"]["precision"] in ("float32", "mixed_bfloat16")
+    assert set(rows["model4"]["catdog"]["seconds_to_accuracy"]) == {"0.9827", "0.9700"}
+    assert {"one_500x375_jpeg", "one_12mp_jpeg", "batch_of_32_photos"} <= set(report["prediction"])
+    assert report["prediction"]["one_500x375_jpeg"]["median_ms"] > 0
+    assert "predict_12mp_ms" in report["targets"]
+    assert any("reference model1 epoch 1/1" in line for line in lines)  # progress while it runs
+    table = format_report(report)
+    assert "catdog/ref" in table and "model4  reference" in table and "validation accuracy per epoch" in table
+    json.dumps(report)  # JSON-ready
+
+
+def test_bench_refuses_what_it_cannot_compare(tiny_data, tmp_path):
+    with pytest.raises(CatdogError, match="no reference"):
+        run_bench(tiny_data, models=("model5",), epochs=1)
+    single = write_class_folders(tmp_path / "single", 12)
+    with pytest.raises(CatdogError, match="train/ and validation/"):
+        run_bench(single, models=("model1",), epochs=1)
+
+
+def test_targets_are_judged_from_the_report():
+    report = {"models": [
+        {"model": "model4", "epochs": 20, "catdog": {"seconds_to_accuracy": {"0.9700": 31.0}},
+         "ratios": {"total_seconds_speedup": 11.2, "final_val_accuracy_points": -0.2, "seconds_per_epoch_speedup": 30.0}},
+        {"model": "model2", "epochs": 2, "catdog": {"seconds_to_accuracy": {}}, "ratios": {"seconds_per_epoch_speedup": 1.1}},
+    ]}
+    targets = check_targets(report)
+    assert targets["model4_total_speedup"]["met"] and targets["model4_accuracy_drop_points"]["met"]
+    assert targets["model4_seconds_to_97"]["met"]
+    assert not targets["model2_epoch_speedup"]["met"]
+
+
+@pytest.mark.slow
+def test_memory_is_measured_in_a_fresh_process(tiny_data):
+    memory = measure_memory(str(tiny_data), epochs=1, image_size=(32, 32), batch_size=8, pretrained=False, fast=True, trainings=2)
+    assert len(memory["rss_mb_after_each"]) == 2
+    assert 0.1 < memory["peak_rss_gb"] < 8
+
+
+def test_bench_command_prints_json(tiny_data):
+    finished = run_cli("bench", "--data", tiny_data, "--models", "model3", "--epochs", "1", "--image-size", "32", "--batch-size", "8", "--no-memory", "--json")
+    assert finished.returncode == 0, finished.stderr
+    report = json.loads(finished.stdout)
+    assert report["models"][0]["model"] == "model3" and "ratios" in report["models"][0]
+    assert "[bench]" in finished.stderr
+    mistaken = run_cli("bench", "--data", tiny_data, "--epochs", "0")
+    assert mistaken.returncode == 2 and "epochs" in mistaken.stderr
