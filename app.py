@@ -19,6 +19,8 @@ page = st.navigation(
         st.Page("pages/augmentation.py", title="Augmentation", icon=":material/flip:"),
         st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
         st.Page("pages/predict.py", title="Predict", icon=":material/search:"),
+        st.Page("pages/evaluate.py", title="Evaluate", icon=":material/analytics:"),
+        st.Page("pages/runs.py", title="Runs", icon=":material/history:"),
     ]
 )
 

@@ -498,3 +498,107 @@ def comparison_figure(chosen: list[runs.Run]):
     figure.update_yaxes(tickformat=".0%", row=1, col=1)
     figure.update_layout(height=380, margin=dict(t=40, b=40), legend=dict(orientation="h", y=-0.3))
     return figure
+
+
+# ----------------------------------------------------------------------------- evaluation, explanation, export
+
+
+def evaluation_for(run: runs.Run):
+    """The run's test-set `Evaluation` (cached per model file), also saved beside the run."""
+    stamp = (run.path / runs.MODEL_FILE).stat().st_mtime_ns
+    return _evaluation(str(run.path), stamp)
+
+
+@st.cache_data(show_spinner="Predicting every test image…", max_entries=8)
+def _evaluation(run_path: str, model_stamp: int):
+    from catdog.evaluate import evaluate
+
+    run = runs.load_run(run_path)
+    model = predictor_for(run).model
+    result = evaluate(run, model=model)
+    runs.save_evaluation(run, result.summary())
+    return result
+
+
+@st.cache_data(show_spinner="Computing the Grad-CAM heat map…", max_entries=64)
+def grad_cam_overlay(run_path: str, model_stamp: int, image: np.ndarray) -> tuple[np.ndarray, int]:
+    """(image with its Grad-CAM heat map blended in, explained class index) for a run's model."""
+    from catdog.explain import grad_cam, overlay
+
+    predictor = _predictor(run_path, model_stamp)
+    heat, explained = grad_cam(predictor.model, image)
+    return overlay(image, heat), explained
+
+
+def model_stamp(run: runs.Run) -> int:
+    """The model file's modification time: part of every cache key that depends on the model."""
+    return (run.path / runs.MODEL_FILE).stat().st_mtime_ns
+
+
+@st.cache_data(show_spinner="Converting to TensorFlow Lite…", max_entries=4)
+def tflite_bundle(run_path: str, model_stamp: int) -> bytes:
+    """A zip with model.tflite, labels.txt and the settings, for the download button."""
+    from catdog.export import tflite_bundle as bundle
+
+    run = runs.load_run(run_path)
+    return bundle(run, _predictor(run_path, model_stamp).model)
+
+
+def confusion_figure(matrix: np.ndarray, class_names):
+    """The confusion matrix as an annotated heat map (rows: true class, columns: predicted)."""
+    import plotly.graph_objects as go
+
+    figure = go.Figure(
+        go.Heatmap(
+            z=matrix,
+            x=[f"predicted {name}" for name in class_names],
+            y=[f"true {name}" for name in class_names],
+            text=matrix,
+            texttemplate="%{text}",
+            colorscale="Oranges",
+            showscale=False,
+        )
+    )
+    figure.update_yaxes(autorange="reversed")
+    figure.update_layout(height=320, margin=dict(t=20, b=20))
+    return figure
+
+
+def roc_figure(fpr: np.ndarray, tpr: np.ndarray, auc: float, threshold_point: tuple[float, float] | None = None):
+    """The ROC curve with its AUC and, optionally, the point of the chosen threshold."""
+    import plotly.graph_objects as go
+
+    figure = go.Figure(go.Scatter(x=fpr, y=tpr, mode="lines", name=f"ROC (AUC {auc:.3f})"))
+    figure.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dot", color="gray"), name="chance"))
+    if threshold_point is not None:
+        figure.add_trace(go.Scatter(x=[threshold_point[0]], y=[threshold_point[1]], mode="markers", marker=dict(size=12), name="threshold"))
+    figure.update_layout(height=320, margin=dict(t=20, b=20), xaxis_title="false positive rate", yaxis_title="true positive rate")
+    return figure
+
+
+def sweep_figure(sweep, class_names):
+    """Probability of each class as the image turns from -180 to 180 degrees, plain and mirrored."""
+    import plotly.graph_objects as go
+
+    figure = go.Figure()
+    for index, name in enumerate(class_names):
+        figure.add_trace(go.Scatter(x=sweep.angles, y=sweep.probabilities[:, index], mode="lines+markers", name=f"{name}"))
+        figure.add_trace(go.Scatter(x=sweep.angles, y=sweep.mirrored[:, index], mode="lines", line=dict(dash="dot"), name=f"{name} (mirrored)"))
+    figure.update_layout(height=340, margin=dict(t=20, b=20), xaxis_title="rotation (degrees)", yaxis_title="probability", yaxis_range=[0, 1.02])
+    return figure
+
+
+def load_settings_into_train(config: RunConfig) -> None:
+    """Put a run's settings into the Train page's widgets (their session-state keys)."""
+    st.session_state.update(
+        {
+            "train_model": config.model,
+            "train_epochs": config.epochs,
+            "train_batch_size": config.batch_size,
+            "train_learning_rate": config.learning_rate,
+            "train_image_size": config.image_size[0],
+            "train_seed": config.seed,
+            "train_patience": config.early_stopping,
+            "train_fast": config.fast,
+        }
+    )

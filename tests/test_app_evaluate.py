@@ -1,0 +1,76 @@
+"""Evaluate and Runs pages under AppTest: metrics, the confusion-matrix gallery, Grad-CAM,
+comparison, settings back into Train, delete."""
+
+from __future__ import annotations
+
+import pytest
+
+from catdog import runs
+from catdog.evaluate import evaluate
+
+pytest_plugins = ("fixtures_app",)
+
+
+def _metrics(at) -> dict[str, str]:
+    return {metric.label: metric.value for metric in at.metric}
+
+
+@pytest.mark.parametrize("page", ["pages/evaluate.py", "pages/runs.py"])
+def test_pages_without_runs_say_what_to_do(app, page):
+    at = app.run().switch_page(page).run()
+    assert not at.exception
+    assert any("Train" in info.value for info in at.info)
+
+
+def test_evaluate_page_shows_accuracy_interval_and_the_cells_images(app, trained_run):
+    at = app.run().switch_page("pages/evaluate.py").run()
+    assert not at.exception, at.exception
+    expected = evaluate(trained_run)
+    metrics = _metrics(at)
+    assert metrics["Test accuracy"] == f"{expected.accuracy:.1%}"
+    assert metrics["Test images"] == str(len(expected.labels)) and "ROC AUC" in metrics
+    assert runs.load_run(trained_run.path).evaluation["test_accuracy"] == pytest.approx(expected.accuracy)
+    # Each cell's gallery holds exactly that cell's images.
+    for true_index in range(2):
+        for predicted_index in range(2):
+            at.selectbox(key="evaluate_cell").set_value((true_index, predicted_index)).run()
+            members = expected.cell(true_index, predicted_index)
+            names = [path.rsplit("/", 1)[-1] for path, _ in members]
+            # Same images (the order, least confident first, is tested in the core; near-ties may swap).
+            assert sorted(caption.split(":")[0] for caption in _captions(at)) == sorted(names[:12])
+
+
+def _captions(at) -> list[str]:
+    return [caption for image in at.image for caption in image.captions]
+
+
+def test_threshold_slider_moves_the_accuracy(app, trained_run):
+    at = app.run().switch_page("pages/evaluate.py").run()
+    at.slider(key="evaluate_threshold").set_value(1.0).run()
+    expected = evaluate(trained_run).with_threshold(1.0)
+    assert _metrics(at)["Test accuracy"] == f"{expected.accuracy:.1%}"
+
+
+def test_grad_cam_toggle_changes_the_gallery(app, trained_run):
+    at = app.run().switch_page("pages/evaluate.py").run()
+    cell = next(c for c in [(0, 0), (1, 1), (0, 1), (1, 0)] if evaluate(trained_run).cell(*c))
+    at.selectbox(key="evaluate_cell").set_value(cell).run()
+    plain = [value for image in at.image for value in image.value]
+    at.toggle(key="evaluate_gradcam").set_value(True).run()
+    assert not at.exception, at.exception
+    explained = [value for image in at.image for value in image.value]
+    assert len(plain) == len(explained) and plain != explained
+
+
+def test_runs_page_lists_loads_settings_and_deletes(app, trained_run):
+    at = app.run().switch_page("pages/runs.py").run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    assert table["run"].tolist() == [trained_run.name] and table["model"][0] == "model3"
+    assert at.multiselect(key="runs_compare").value == [trained_run.name]
+    at.button(key="runs_load_settings").click().run()
+    assert at.session_state["train_model"] == "model3" and at.session_state["train_epochs"] == 2
+    at.switch_page("pages/runs.py").run()
+    at.button(key="runs_delete").click().run()
+    at.button(key="runs_delete_yes").click().run()
+    assert runs.list_runs() == []
