@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import streamlit as st
+from PIL import Image
 
 from catdog import runs
 from catdog.config import CatdogError, RunConfig, cache_dir, data_root, runs_dir
@@ -582,8 +583,8 @@ def sweep_figure(sweep, class_names):
 
     figure = go.Figure()
     for index, name in enumerate(class_names):
-        figure.add_trace(go.Scatter(x=sweep.angles, y=sweep.probabilities[:, index], mode="lines+markers", name=f"{name}"))
-        figure.add_trace(go.Scatter(x=sweep.angles, y=sweep.mirrored[:, index], mode="lines", line=dict(dash="dot"), name=f"{name} (mirrored)"))
+        figure.add_trace(go.Scatter(x=sweep.angles.tolist(), y=sweep.probabilities[:, index].tolist(), mode="lines+markers", name=f"{name}"))
+        figure.add_trace(go.Scatter(x=sweep.angles.tolist(), y=sweep.mirrored[:, index].tolist(), mode="lines", line=dict(dash="dot"), name=f"{name} (mirrored)"))
     figure.update_layout(height=340, margin=dict(t=20, b=20), xaxis_title="rotation (degrees)", yaxis_title="probability", yaxis_range=[0, 1.02])
     return figure
 
@@ -602,3 +603,13 @@ def load_settings_into_train(config: RunConfig) -> None:
             "train_fast": config.fast,
         }
     )
+
+
+@st.cache_data(show_spinner="Rotating and predicting…", max_entries=32)
+def robustness_sweep(run_path: str, model_stamp: int, image: np.ndarray):
+    """`catdog.explain.robustness_sweep` of `image` for a run's model (resized to its input)."""
+    from catdog.explain import robustness_sweep as sweep
+
+    predictor = _predictor(run_path, model_stamp)
+    resized = load_image(Image.fromarray(image), predictor.image_size)
+    return sweep(predictor, resized)

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from catdog import ui
+from catdog.data import load_image
 
 st.title("Predict")
 candidates = ui.usable_runs()
@@ -35,6 +36,7 @@ if not files:
     st.caption("Upload one or more photos (JPEG, PNG, GIF, WebP, BMP or TIFF), or take one with the camera.")
     st.stop()
 
+explain = st.toggle("Explain with Grad-CAM (where the model looked)", key="predict_gradcam")
 with ui.reported_errors():
     results = ui.classify(ui.predictor_for(run), files)
     for file_name, payload, prediction in results:
@@ -45,6 +47,9 @@ with ui.reported_errors():
                 right.error(f"{file_name}: {prediction.error}")
                 continue
             left.image(ui.thumbnail(payload), caption=file_name)
+            if explain:
+                heat_map, _ = ui.grad_cam_overlay(str(run.path), ui.model_stamp(run), load_image(payload, run.config.image_size))
+                left.image(heat_map, caption="Grad-CAM: warm colours mattered most", width=256)
             confidence = prediction.probabilities[prediction.label]
             right.markdown(f"### {prediction.label}")
             right.caption(f"{confidence:.1%} sure")

@@ -74,3 +74,25 @@ def test_runs_page_lists_loads_settings_and_deletes(app, trained_run):
     at.button(key="runs_delete").click().run()
     at.button(key="runs_delete_yes").click().run()
     assert runs.list_runs() == []
+
+
+def test_predict_page_explains_with_grad_cam(app, trained_run):
+    from fixtures_app import png_bytes
+
+    at = app.run().switch_page("pages/predict.py").run()
+    at.file_uploader(key="predict_uploads").upload("red.png", png_bytes(0), "image/png").run()
+    before = len(at.image)
+    at.toggle(key="predict_gradcam").set_value(True).run()
+    assert not at.exception, at.exception
+    assert len(at.image) == before + 1 and "Grad-CAM" in at.image[-1].captions[0]
+
+
+def test_augmentation_page_sweeps_rotation_with_a_trained_model(app, trained_run):
+    at = app.run().switch_page("pages/augmentation.py").run()
+    at.toggle(key="aug_sweep").set_value(True).run()
+    assert not at.exception, at.exception
+    import json
+
+    sweep = json.loads(at.get("plotly_chart")[-1].proto.spec)
+    angles = sweep["data"][0]["x"]
+    assert angles[0] == -180 and angles[-1] == 180 and len(sweep["data"]) == 4
