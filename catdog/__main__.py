@@ -223,7 +223,11 @@ def cmd_reproduce(args):
     RunConfig(epochs=args.epochs)  # validate before the long work
     from catdog.train import reproduce_tutorial
 
+    from catdog.runs import write_progress
+
     def progress(event):
+        if event.run_dir:  # the dashboard's live view, as for `train`
+            write_progress(event.run_dir, event)
         if event.phase == "epoch":
             print(f"{event.run_dir.rsplit('/', 1)[-1]}  epoch {event.epoch}/{event.epochs}  val_accuracy {event.logs.get('val_accuracy', float('nan')):.4f}", flush=True)
 

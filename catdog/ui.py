@@ -347,6 +347,22 @@ def launch_training(config: RunConfig, dataset_root: str | Path) -> dict:
     ]  # fmt: skip
     if not config.fast:
         command.append("--no-fast")
+    return _launch(command, log_path)
+
+
+def launch_reproduce(dataset_root: str | Path, epochs: int = 20) -> dict:
+    """Start `python -m catdog reproduce` (the tutorial's four models, one after the other) in
+    the background; each model's run shows live on the Train page like any training."""
+    if training_state().active:
+        raise CatdogError("A training is running: wait for it to finish or stop it, then start again.")
+    root = runs_dir()
+    (root / ".launches").mkdir(parents=True, exist_ok=True)
+    log_path = root / ".launches" / f"{time.strftime('%Y%m%d-%H%M%S')}-reproduce.log"
+    command = [sys.executable, "-m", "catdog", "reproduce", "--epochs", str(epochs), "--runs-dir", str(root), "--data", str(dataset_root)]
+    return _launch(command, log_path)
+
+
+def _launch(command: list[str], log_path: Path) -> dict:
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     with open(log_path, "wb") as log:
         process = subprocess.Popen(

@@ -80,3 +80,40 @@ with ui.reported_errors():
         if no.button("Keep it", key="runs_delete_no"):
             st.session_state.pop("runs_confirm_delete")
             st.rerun()
+
+st.subheader("Reproduce the tutorial")
+st.write(
+    "Train the tutorial's four models with its settings (20 epochs, batch 32, Adam, 160×160), one after the other, "
+    "and compare with the validation accuracy it reported. Each run appears on the Train page while it trains."
+)
+from catdog.models import MODELS  # noqa: E402  (TensorFlow-free registry)
+
+table = []
+for key, spec in MODELS.items():
+    if spec.tutorial_val_accuracy is None:
+        continue
+    done = [r for r in every if r.config.model == key and r.state == runs.FINISHED and r.config.epochs == 20 and r.config.batch_size == 32]
+    latest = done[0] if done else None
+    table.append(
+        {
+            "model": spec.title,
+            "tutorial val accuracy": spec.tutorial_val_accuracy,
+            "catdog val accuracy": latest.final("val_accuracy") if latest else None,
+            "catdog test accuracy": (latest.evaluation or {}).get("test_accuracy") if latest else None,
+            "wall time (s)": round(latest.status.get("seconds", 0), 1) if latest else None,
+            "run": latest.name if latest else "not trained yet",
+        }
+    )
+st.dataframe(
+    table,
+    hide_index=True,
+    column_config={name: st.column_config.NumberColumn(format="percent") for name in ("tutorial val accuracy", "catdog val accuracy", "catdog test accuracy")},
+    key="runs_reproduce_table",
+)
+dataset = ui.current_dataset(prompt=False)
+if dataset is None:
+    st.caption("Choose the tutorial's dataset on the Data page to reproduce it.")
+elif st.button("Reproduce the tutorial (all four models)", key="runs_reproduce", icon=":material/science:"):
+    with ui.reported_errors():
+        st.session_state["train_launch"] = ui.launch_reproduce(dataset.root)
+        st.switch_page(ui.TRAIN_PAGE)

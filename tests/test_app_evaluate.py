@@ -96,3 +96,23 @@ def test_augmentation_page_sweeps_rotation_with_a_trained_model(app, trained_run
     sweep = json.loads(at.get("plotly_chart")[-1].proto.spec)
     angles = sweep["data"][0]["x"]
     assert angles[0] == -180 and angles[-1] == 180 and len(sweep["data"]) == 4
+
+
+@pytest.mark.slow
+def test_reproduce_button_starts_the_four_models_in_the_background(app, app_dataset, trained_run):
+    import time
+
+    at = app.run().switch_page("pages/runs.py").run()
+    table = at.dataframe[-1].value
+    assert table["tutorial val accuracy"].tolist() == [0.5606, 0.7079, 0.7698, 0.9827]
+    at.button(key="runs_reproduce").click().run()
+    assert not at.exception, at.exception
+    deadline = time.time() + 120
+    while time.time() < deadline and not [r for r in runs.list_runs() if r.config.model == "model1"]:
+        time.sleep(0.5)
+    started = [r for r in runs.list_runs() if r.config.model == "model1"]
+    assert started and started[0].config.epochs == 20
+    runs.request_stop(started[0].path)  # a stop ends the reproduction after model 1
+    while time.time() < deadline + 60 and runs.running_run() is not None:
+        time.sleep(0.5)
+    assert runs.load_run(started[0].path).state in (runs.STOPPED, runs.FINISHED)
