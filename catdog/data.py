@@ -322,6 +322,24 @@ def extract_dataset_zip(
     return final
 
 
+def extract_dataset_files(files, destination: str | Path | None = None) -> Path:
+    """Save a folder uploaded from a browser (a list of (relative path, bytes)) as a dataset.
+
+    Browsers send a folder upload as files named by their path inside the chosen folder
+    ("pets/cats/1.jpg"). They are packed into an in-memory zip and go through
+    `extract_dataset_zip`, so the same rules hold: no path may leave the folder, and the size and
+    file-count limits apply.
+
+    Returns:
+        The folder holding the uploaded tree, ready for `load_dataset`.
+    """
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as bundle:
+        for name, payload in files:
+            bundle.writestr(str(name).replace("\\", "/"), payload)
+    return extract_dataset_zip(buffer.getvalue(), destination)
+
+
 def confine_to_root(folder: str | Path, root: str | Path) -> Path:
     """The dataset folder `folder` resolved inside `root`, refusing anything that leaves it.
 

@@ -7,7 +7,7 @@ first page appears quickly; model code is imported inside the functions that nee
 
 Session state keys shared by every page:
 
-    dataset   {"kind": "tutorial" | "folder" | "zip", "root": str, "label": str} or None
+    dataset   {"kind": "tutorial" | "folder" | "zip" | "upload", "root": str, "label": str} or None
 
 Page-specific keys are prefixed with the page's name (samples_, aug_, train_, predict_).
 """
@@ -34,6 +34,7 @@ from catdog.data import (
     Dataset,
     cached_tutorial_dataset,
     confine_to_root,
+    extract_dataset_files,
     extract_dataset_zip,
     fetch_tutorial_dataset,
     load_dataset,
@@ -145,6 +146,13 @@ def use_uploaded_zip(upload) -> dict:
     """Extract an uploaded zip of class folders safely (under the cache folder), check it, use it."""
     root = extract_dataset_zip(upload, cache_dir() / "uploads")
     return _choose("zip", root, f"uploaded {getattr(upload, 'name', 'zip file')}")
+
+
+def use_uploaded_folder(uploads) -> dict:
+    """Save a folder uploaded from the browser (files named by their relative paths), check it, use it."""
+    root = extract_dataset_files([(upload.name, upload.getvalue()) for upload in uploads], cache_dir() / "uploads")
+    top = {upload.name.replace("\\", "/").split("/")[0] for upload in uploads}
+    return _choose("upload", root, f"uploaded folder {', '.join(sorted(top))}")
 
 
 def _choose(kind: str, root: Path, label: str) -> dict:

@@ -21,7 +21,7 @@ else:
     st.markdown(f"**{source['label']}**  \n`{source['root']}`")
 
 with st.expander("Choose a dataset", expanded=source is None):
-    kinds = {"tutorial": "The tutorial's dataset", "folder": "A local folder", "zip": "Upload a zip"}
+    kinds = {"tutorial": "The tutorial's dataset", "folder": "A local folder", "zip": "Upload a zip", "upload": "Upload a folder"}
     kind = st.radio("Source", list(kinds), format_func=kinds.get, horizontal=True, key="data_kind")
     if kind == "tutorial":
         st.caption(
@@ -56,6 +56,16 @@ with st.expander("Choose a dataset", expanded=source is None):
         if st.button("Use this folder", type="primary", key="data_use_folder"):
             with ui.reported_errors():
                 ui.use_local_folder(typed.strip() or picked or "")
+                st.rerun()
+    elif kind == "upload":
+        st.caption(
+            "Pick a folder with one sub-folder of images per class (at least 10 images each), or with train/ and "
+            "validation/. Its images are copied into catdog's cache."
+        )
+        folder = st.file_uploader("Folder", type=ui.IMAGE_TYPES, accept_multiple_files="directory", key="data_upload_folder")
+        if st.button("Use this folder", type="primary", disabled=not folder, key="data_use_upload"):
+            with ui.reported_errors(), st.spinner("Saving and checking the images…"):
+                ui.use_uploaded_folder(folder)
                 st.rerun()
     else:
         st.caption(

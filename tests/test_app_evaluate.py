@@ -116,3 +116,48 @@ def test_reproduce_button_starts_the_four_models_in_the_background(app, app_data
     while time.time() < deadline + 60 and runs.running_run() is not None:
         time.sleep(0.5)
     assert runs.load_run(started[0].path).state in (runs.STOPPED, runs.FINISHED)
+
+
+def _folder_files(root, top="pets"):
+    return [(f"{top}/{path.relative_to(root).as_posix()}", path.read_bytes()) for path in sorted(root.rglob("*.jpg"))]
+
+
+def test_uploaded_folder_becomes_the_dataset(app_factory, tmp_path):
+    from conftest import write_class_folders
+
+    root = write_class_folders(tmp_path / "pets", 12, class_names=("birds", "fish"))
+    at = app_factory().run()
+    at.radio(key="data_kind").set_value("upload").run()
+    uploader = at.file_uploader(key="data_upload_folder")
+    for name, payload in _folder_files(root):
+        uploader.upload(name, payload, "image/jpeg")
+    at.run()
+    at.button(key="data_use_upload").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.session_state["dataset"]["kind"] == "upload"
+    assert "classes: birds, fish" in " ".join(str(c.value) for c in at.caption)
+
+
+def test_uploaded_folder_with_too_few_images_says_what_is_missing(app_factory, tmp_path):
+    from conftest import write_class_folders
+
+    root = write_class_folders(tmp_path / "pets", 12, class_names=("birds",))
+    write_class_folders(root, 3, class_names=("fish",))
+    at = app_factory().run()
+    at.radio(key="data_kind").set_value("upload").run()
+    uploader = at.file_uploader(key="data_upload_folder")
+    for name, payload in _folder_files(root):
+        uploader.upload(name, payload, "image/jpeg")
+    at.run()
+    at.button(key="data_use_upload").click().run()
+    assert not at.exception
+    assert "'fish' has 3" in at.error[0].value and "at least 10" in at.error[0].value
+
+
+def test_folder_upload_paths_cannot_escape(tmp_path):
+    from catdog.config import CatdogError
+    from catdog.data import extract_dataset_files
+
+    with pytest.raises(CatdogError, match="outside the folder"):
+        extract_dataset_files([("pets/cats/1.jpg", b"x"), ("../../evil.jpg", b"x")], tmp_path / "uploads")
+    assert not (tmp_path / "evil.jpg").exists()
