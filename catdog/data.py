@@ -647,6 +647,10 @@ def open_image(source) -> Image.Image:
             ) from None
         except FileNotFoundError:
             raise CatdogError(f"no such file: {source}") from None
+        except (PermissionError, IsADirectoryError) as error:
+            raise CatdogError(f"cannot read {source} ({error.strerror}).") from None
+        except (OSError, SyntaxError, ValueError, EOFError) as error:  # damaged headers, cut-off files
+            raise CatdogError(f"the image is truncated or corrupt ({error}).") from None
     width, height = image.size
     if width * height > MAX_PIXELS:
         raise CatdogError(
