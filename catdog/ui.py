@@ -9,6 +9,9 @@ Session state keys shared by every page:
 
     dataset   {"kind": "tutorial" | "folder" | "zip" | "upload", "root": str, "label": str} or None
 
+A new session (a new tab, or a refresh) starts with the dataset chosen last on this machine,
+remembered in `$CATDOG_CACHE_DIR/dashboard-dataset.json` and checked again before it is used.
+
 Page-specific keys are prefixed with the page's name (samples_, aug_, train_, predict_).
 """
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -28,7 +32,7 @@ import streamlit as st
 from PIL import Image
 
 from catdog import runs
-from catdog.config import CatdogError, RunConfig, cache_dir, data_root, runs_dir
+from catdog.config import CatdogError, RunConfig, cache_dir, data_root, runs_dir, write_json_atomic
 from catdog.data import (
     IMAGE_SUFFIXES,
     Dataset,
@@ -48,6 +52,7 @@ DATA_PAGE = "pages/data.py"
 TRAIN_PAGE = "pages/train.py"
 IMAGE_TYPES = [suffix.lstrip(".") for suffix in IMAGE_SUFFIXES]  # for st.file_uploader(type=...)
 TUTORIAL_LABEL = "the tutorial's cats_and_dogs_filtered"
+_REMEMBERED = "dashboard-dataset.json"  # in the cache folder: the dataset chosen last
 
 
 # ----------------------------------------------------------------------------- session state and errors
@@ -56,12 +61,14 @@ TUTORIAL_LABEL = "the tutorial's cats_and_dogs_filtered"
 def init_state() -> None:
     """Give the shared session-state keys their defaults (app.py calls this on every run).
 
-    A new session starts with the tutorial's dataset when a complete copy is already on disk
-    (a cheap check that neither downloads nor imports Keras); otherwise with none chosen.
+    A new session (a new tab, a refresh) starts with the dataset chosen last on this machine
+    when it is still there and still allowed; else with the tutorial's dataset when a complete
+    copy is already on disk (a cheap check that neither downloads nor imports Keras); else none.
     """
     if DATASET_KEY not in st.session_state:
         found = cached_tutorial_dataset()
-        st.session_state[DATASET_KEY] = _source("tutorial", found, TUTORIAL_LABEL) if found else None
+        tutorial = _source("tutorial", found, TUTORIAL_LABEL) if found else None
+        st.session_state[DATASET_KEY] = _remembered_source() or tutorial
 
 
 def dataset_source() -> dict | None:
@@ -159,7 +166,26 @@ def _choose(kind: str, root: Path, label: str) -> dict:
     load_cached_dataset(root)  # refuse a folder that is not a usable dataset before switching to it
     source = _source(kind, root, label)
     st.session_state[DATASET_KEY] = source
+    with contextlib.suppress(OSError):  # remembering is a convenience; never fail the choice over it
+        cache_dir().mkdir(parents=True, exist_ok=True)
+        write_json_atomic(cache_dir() / _REMEMBERED, source)
     return source
+
+
+def _remembered_source() -> dict | None:
+    # The file is ours, but it is checked like user input: it must still name an allowed folder.
+    try:
+        source = json.loads((cache_dir() / _REMEMBERED).read_text())
+        kind, root = source["kind"], Path(source["root"])
+        if kind == "folder":
+            allowed = confine_to_root(root, data_root()) == root
+        elif kind in ("zip", "upload"):
+            allowed = root.is_dir() and root.resolve().is_relative_to((cache_dir() / "uploads").resolve())
+        else:
+            allowed = kind == "tutorial" and root == cached_tutorial_dataset()
+    except (OSError, ValueError, KeyError, TypeError, CatdogError):
+        return None
+    return _source(kind, root, str(source.get("label", root.name))) if allowed else None
 
 
 def _source(kind: str, root: Path, label: str) -> dict:

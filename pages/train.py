@@ -8,9 +8,6 @@ from catdog.config import RunConfig
 from catdog.models import MODELS
 
 st.title("Train")
-dataset = ui.current_dataset()
-if dataset is None:
-    st.stop()
 state = ui.training_state()
 
 
@@ -61,91 +58,103 @@ failure = ui.launch_error(st.session_state.get("train_launch"))
 if failure:
     st.error(f"The training could not start: {failure}")
 
-st.subheader("New training")
-defaults = RunConfig()
-keys = list(MODELS)
-model = st.selectbox(
-    "Model",
-    keys,
-    index=keys.index(defaults.model),
-    format_func=lambda key: MODELS[key].title,
-    key="train_model",
-    persist_state="session",
-)
-spec = MODELS[model]
-first, second, third, fourth = st.columns(4)
-epochs = first.number_input("Epochs", 1, 500, defaults.epochs, key="train_epochs", persist_state="session")
-batch_size = second.selectbox("Batch size", [8, 16, 32, 64, 128], index=2, key="train_batch_size", persist_state="session")
-rates = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1]
-learning_rate = third.select_slider(
-    "Learning rate",
-    rates,
-    value=defaults.learning_rate,
-    format_func=lambda rate: f"{rate:g}",
-    key="train_learning_rate",
-    persist_state="session",
-)
-sides = [32, 64, 96, 128, 160, 192, 224]
-side = fourth.selectbox(
-    "Image size",
-    sides,
-    index=sides.index(defaults.image_size[0]),
-    format_func=lambda s: f"{s}×{s}",
-    key="train_image_size",
-    persist_state="session",
-)
-with st.expander("More settings"):
-    seed = st.number_input("Seed (shuffling, validation/test split, augmentation)", 0, 2**31 - 1, defaults.seed, key="train_seed")
-    patience = st.number_input(
-        "Early stopping: epochs without improvement before stopping (0 = off)",
-        0,
-        100,
-        defaults.early_stopping,
-        key="train_patience",
-    )
-    fast = st.checkbox(
-        "Frozen base: compute its features once instead of every epoch (same result, far faster)",
-        value=defaults.fast,
-        disabled=not spec.frozen_base,
-        key="train_fast",
-    )
 
-count = ui.parameter_count(model, (side, side), len(dataset.class_names))
-if count["error"]:
-    st.error(count["error"])
-else:
-    reported = (
-        f" · the tutorial reports {spec.tutorial_val_accuracy:.1%} validation accuracy after 20 epochs"
-        if spec.tutorial_val_accuracy
-        else ""
+def new_training(dataset) -> None:
+    """Settings of a new training on the dataset in use, and its Start button."""
+    defaults = RunConfig()
+    keys = list(MODELS)
+    model = st.selectbox(
+        "Model",
+        keys,
+        index=keys.index(defaults.model),
+        format_func=lambda key: MODELS[key].title,
+        key="train_model",
+        persist_state="session",
     )
-    st.caption(f"{spec.description} · {count['total']:,} parameters, {count['trainable']:,} trainable{reported}")
-
-if state.active:
-    st.warning(
-        "A training is running: wait for it to finish or stop it. One training runs at a time.", icon=":material/hourglass_top:"
+    spec = MODELS[model]
+    about = st.empty()  # filled below, once the image size (which sets the parameter count) is known
+    first, second, third, fourth = st.columns(4)
+    epochs = first.number_input("Epochs", 1, 500, defaults.epochs, key="train_epochs", persist_state="session")
+    batch_size = second.selectbox("Batch size", [8, 16, 32, 64, 128], index=2, key="train_batch_size", persist_state="session")
+    rates = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1]
+    learning_rate = third.select_slider(
+        "Learning rate",
+        rates,
+        value=defaults.learning_rate,
+        format_func=lambda rate: f"{rate:g}",
+        key="train_learning_rate",
+        persist_state="session",
     )
-if st.button(
-    "Start training",
-    type="primary",
-    icon=":material/play_arrow:",
-    disabled=state.active or bool(count["error"]),
-    key="train_start",
-):
-    with ui.reported_errors():
-        config = RunConfig(
-            model=model,
-            epochs=int(epochs),
-            batch_size=int(batch_size),
-            learning_rate=float(learning_rate),
-            image_size=(side, side),
-            seed=int(seed),
-            early_stopping=int(patience),
-            fast=bool(fast),
-            data=str(dataset.root),
+    sides = [32, 64, 96, 128, 160, 192, 224]
+    side = fourth.selectbox(
+        "Image size",
+        sides,
+        index=sides.index(defaults.image_size[0]),
+        format_func=lambda s: f"{s}×{s}",
+        key="train_image_size",
+        persist_state="session",
+    )
+    with st.expander("More settings"):
+        seed = st.number_input(
+            "Seed (shuffling, validation/test split, augmentation)", 0, 2**31 - 1, defaults.seed, key="train_seed"
         )
-        st.session_state["train_launch"] = ui.launch_training(config, dataset.root)
-        st.rerun()
+        patience = st.number_input(
+            "Early stopping: epochs without improvement before stopping (0 = off)",
+            0,
+            100,
+            defaults.early_stopping,
+            key="train_patience",
+        )
+        fast = st.checkbox(
+            "Frozen base: compute its features once instead of every epoch (same result, far faster)",
+            value=defaults.fast,
+            disabled=not spec.frozen_base,
+            key="train_fast",
+        )
+
+    count = ui.parameter_count(model, (side, side), len(dataset.class_names))
+    if count["error"]:
+        about.error(count["error"])
+    else:
+        reported = (
+            f" · the tutorial reports {spec.tutorial_val_accuracy:.1%} validation accuracy after 20 epochs"
+            if spec.tutorial_val_accuracy
+            else ""
+        )
+        about.caption(f"{spec.description} · {count['total']:,} parameters, {count['trainable']:,} trainable{reported}")
+
+    if state.active:
+        st.warning(
+            "A training is running: wait for it to finish or stop it. One training runs at a time.",
+            icon=":material/hourglass_top:",
+        )
+    if st.button(
+        "Start training",
+        type="primary",
+        icon=":material/play_arrow:",
+        disabled=state.active or bool(count["error"]),
+        key="train_start",
+    ):
+        with ui.reported_errors():
+            config = RunConfig(
+                model=model,
+                epochs=int(epochs),
+                batch_size=int(batch_size),
+                learning_rate=float(learning_rate),
+                image_size=(side, side),
+                seed=int(seed),
+                early_stopping=int(patience),
+                fast=bool(fast),
+                data=str(dataset.root),
+            )
+            st.session_state["train_launch"] = ui.launch_training(config, dataset.root)
+            st.rerun()
+
+
+st.subheader("New training")
+dataset = ui.current_dataset()  # the training in progress above and the runs below show without one
+if dataset is not None:
+    new_training(dataset)
 
 st.subheader("Runs")
 finished = [run for run in runs.list_runs() if run.state != runs.RUNNING]

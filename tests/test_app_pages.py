@@ -321,6 +321,31 @@ def test_a_running_training_is_shown_live_and_blocks_a_second_one(app, app_datas
     assert accuracy["x"] == [1, 2, 3]
 
 
+def test_a_refreshed_page_still_shows_the_training_in_progress(app_factory, app_dataset):
+    # A refresh is a new session: it must find the running training even before a dataset is chosen.
+    _fake_live_run(app_dataset)
+    at = app_factory().run().switch_page("pages/train.py").run()
+    assert at.session_state["dataset"] is None
+    assert "Training now: Model 3" in at.subheader[0].value
+    assert "2 of 5 epochs finished" in texts(at.caption)
+    assert "choose one on the Data page" in texts(at.info)[0]  # only the new-training settings need one
+
+
+def test_a_new_session_starts_with_the_dataset_chosen_last(app_factory, app_dataset, isolated_dirs):
+    first = app_factory().run()
+    first.radio(key="data_kind").set_value("folder").run()
+    first.text_input(key="data_folder").set_value("tiny").run()
+    first.button(key="data_use_folder").click().run()
+    assert not first.error, texts(first.error)
+    again = app_factory().run()  # a refresh, or another tab
+    assert again.session_state["dataset"]["root"] == str(app_dataset)
+    # Remembered choices are checked again: one that now leaves the data root is not used.
+    moved = isolated_dirs.parent / f"{isolated_dirs.name}-elsewhere"
+    app_dataset.rename(moved)
+    app_dataset.symlink_to(moved, target_is_directory=True)
+    assert app_factory().run().session_state["dataset"] is None
+
+
 def test_finished_runs_are_listed_and_their_curves_overlaid(app, trained_run):
     at = app.run().switch_page("pages/train.py").run()
     table = next(frame.value for frame in at.dataframe if "val accuracy" in frame.value.columns)
