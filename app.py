@@ -24,9 +24,10 @@ page = st.navigation(
     ]
 )
 
-with st.sidebar:
-    source = ui.dataset_source()
-    st.caption(f"Dataset: {source['label']}" if source else "Dataset: none chosen yet")
+
+@st.fragment(run_every=2.0 if ui.training_state().active else None)
+def training_status():
+    """What is training, kept current on every page while it runs."""
     training = ui.training_state()
     if training.run is not None:
         st.caption(
@@ -34,5 +35,11 @@ with st.sidebar:
         )
     elif training.starting:
         st.caption("A training is starting…")
+
+
+with st.sidebar:
+    source = ui.dataset_source()
+    st.caption(f"Dataset: {source['label']}" if source else "Dataset: none chosen yet")
+    training_status()
 
 page.run()

@@ -213,6 +213,36 @@ def test_a_complete_tutorial_copy_is_used_without_asking(app_factory, isolated_d
     assert {metric.label: metric.value for metric in at.metric}["Training images"] == "24"
 
 
+def test_the_tutorial_dataset_is_downloaded_with_progress_on_first_use(app_factory, tmp_path, monkeypatch):
+    import functools
+    import http.server
+    import threading
+
+    from catdog import ui
+
+    # This machine is offline: serve a miniature cats_and_dogs_filtered.zip from localhost instead.
+    served = tmp_path / "served"
+    served.mkdir()
+    source = write_tutorial_layout(tmp_path / "zip-source", 12, 10)
+    (served / "cats_and_dogs_filtered.zip").write_bytes(_zip_of(source, "cats_and_dogs_filtered/"))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    reports = []
+    fetch = functools.partial(ui.fetch_tutorial_dataset, origin=f"http://127.0.0.1:{server.server_address[1]}/cats_and_dogs_filtered.zip")
+    monkeypatch.setattr(ui, "fetch_tutorial_dataset", lambda progress: fetch(lambda *report: (reports.append(report), progress(*report))))
+    try:
+        at = app_factory().run()
+        assert at.session_state["dataset"] is None
+        at.button(key="data_use_tutorial").click().run()
+    finally:
+        server.shutdown()
+    assert not at.error and not at.exception, texts(at.error)
+    assert at.session_state["dataset"]["kind"] == "tutorial"
+    assert reports and reports[-1][2] == "download" and reports[-1][0] == reports[-1][1] > 0
+    assert {metric.label: metric.value for metric in at.metric}["Training images"] == "24"
+
+
 # ----------------------------------------------------------------------------- Samples
 
 

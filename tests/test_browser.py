@@ -252,6 +252,7 @@ def _walk_through_every_page(server, page, tmp_path):
     page.reload()
     page.get_by_role("heading", name="Training now: Model 3: CNN + preprocessing").wait_for(timeout=SLOW)
     assert _epochs_finished(page) >= grown
+    page.locator('[data-testid="stSidebarUserContent"]').get_by_text("Training model3:").wait_for()  # on every page
     (running,) = [run for run in runs.list_runs(base / "runs") if run.state == runs.RUNNING]
     _shot(page, "5-train-after-reload")
 
