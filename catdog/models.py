@@ -29,6 +29,9 @@ class ModelSpec:
     rotation: float
     tutorial_val_accuracy: float | None  # final validation accuracy the tutorial reported
     frozen_base: bool = False  # its features can be computed once (see train.py)
+    # Measured 1.5-2.5x faster per step in mixed bfloat16 on a CPU with Intel AMX, same accuracy
+    # over 20 epochs (see `training_precision`).
+    cpu_bfloat16: bool = False
 
 
 def _conv_stack(layers, filters, activation, padding="valid", initializer="glorot_uniform", pool_last=False):
@@ -185,9 +188,9 @@ def _mobilenet_v2(image_size, pretrained):
 MODELS: dict[str, ModelSpec] = {
     spec.key: spec
     for spec in (
-        ModelSpec("model1", "Model 1: small CNN", "Three convolutions and a 42M-parameter dense layer; no augmentation. Overfits.", build_model1, "none", 0.0, 0.5606),
-        ModelSpec("model2", "Model 2: CNN + augmentation", "Random flips and rotations, five convolutions.", build_model2, "horizontal", 0.05, 0.7079),
-        ModelSpec("model3", "Model 3: CNN + preprocessing", "Pixels scaled to [-1, 1], LeakyReLU, he_uniform, sigmoid output.", build_model3, "horizontal", 0.1, 0.7698),
+        ModelSpec("model1", "Model 1: small CNN", "Three convolutions and a 42M-parameter dense layer; no augmentation. Overfits.", build_model1, "none", 0.0, 0.5606, cpu_bfloat16=True),
+        ModelSpec("model2", "Model 2: CNN + augmentation", "Random flips and rotations, five convolutions.", build_model2, "horizontal", 0.05, 0.7079, cpu_bfloat16=True),
+        ModelSpec("model3", "Model 3: CNN + preprocessing", "Pixels scaled to [-1, 1], LeakyReLU, he_uniform, sigmoid output.", build_model3, "horizontal", 0.1, 0.7698, cpu_bfloat16=True),
         ModelSpec("model4", "Model 4: transfer learning", "Frozen MobileNetV2 pre-trained on ImageNet with a new dense head.", build_model4, "horizontal", 0.1, 0.9827, frozen_base=True),
         ModelSpec("model5", "Model 5: catdog's CNN", "Ours: batch norm, global pooling instead of a huge dense layer, augmentation.", build_model5, "horizontal", 0.05, None),
     )
@@ -258,16 +261,16 @@ COMPUTE_PRECISIONS = ("float32", "mixed_bfloat16")
 def training_precision(key: str, requested: str = "auto") -> str:
     """The precision to train `key` in: `requested`, or for "auto" the fastest that keeps accuracy.
 
-    "auto" picks mixed_bfloat16 for the from-scratch CNNs on a CPU with bfloat16 matrix units
-    (Intel AMX) and no GPU: measured there, Models 1-3 train 1.5-2x faster per step
-    with the same accuracy. Everything else (GPUs, older CPUs, the frozen-base Model 4, whose head
-    is tiny) stays float32.
+    "auto" picks mixed_bfloat16 for the models registered with `cpu_bfloat16` (the tutorial's
+    CNNs) on a CPU with bfloat16 matrix units (Intel AMX) and no GPU: measured there, Models 1-3
+    train 1.5-2.5x faster per step and reach the tutorial's accuracies in 20 epochs. Everything
+    else (GPUs, older CPUs, Model 4, whose frozen base ran slower in bfloat16) stays float32.
     """
     if requested != "auto":
         if requested not in COMPUTE_PRECISIONS:
             raise CatdogError(f"precision must be auto or one of {', '.join(COMPUTE_PRECISIONS)}; got {requested!r}.")
         return requested
-    if get_spec(key).frozen_base or not _cpu_has_bfloat16_units():
+    if not get_spec(key).cpu_bfloat16 or not _cpu_has_bfloat16_units():
         return "float32"
     import tensorflow as tf
 
