@@ -31,7 +31,8 @@ if source == "sample":
     picked = st.selectbox(
         "Sample", candidates, format_func=lambda path: f"{Path(path).parent.name} · {Path(path).name}", key="aug_sample"
     )
-    image = load_image(picked, (160, 160))
+    with ui.reported_errors():  # a file removed since the dataset was checked
+        image = load_image(picked, (160, 160))
 else:
     upload = st.file_uploader("Image", type=ui.IMAGE_TYPES, key="aug_upload")
     if upload is None:

@@ -27,4 +27,5 @@ for name, paths in chosen.items():
         st.caption(f"No {name} images in the {split} split.")
         continue
     # One st.image per class: its images flow side by side as one row, each captioned with the class.
-    st.image([load_image(path, (160, 160)) for path in paths], caption=[name] * len(paths), width=160)
+    with ui.reported_errors():  # a file removed since the dataset was checked
+        st.image([load_image(path, (160, 160)) for path in paths], caption=[name] * len(paths), width=160)

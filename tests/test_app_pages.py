@@ -259,6 +259,18 @@ def test_sample_grid_has_one_row_per_class_titled_with_the_class(app_factory, is
     assert [image.captions[0] for image in at.image] == ["cats", "dogs", "foxes"]
 
 
+def test_images_damaged_after_the_check_get_a_message_not_a_traceback(app, app_dataset):
+    at = app.run().switch_page("pages/samples.py").run()
+    for path in (app_dataset / "train" / "cats").glob("*.jpg"):
+        path.write_bytes(b"overwritten")  # same folder listing: the cached check still stands
+    at.button(key="samples_draw").click().run()
+    assert not at.exception
+    assert "not an image catdog can read" in at.error[0].value
+    assert [image.captions[0] for image in at.image] == ["dogs"]  # the other row still shows
+    at.switch_page("pages/augmentation.py").run()
+    assert not at.exception
+
+
 # ----------------------------------------------------------------------------- Augmentation
 
 
