@@ -229,8 +229,12 @@ def test_the_tutorial_dataset_is_downloaded_with_progress_on_first_use(app_facto
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     reports = []
-    fetch = functools.partial(ui.fetch_tutorial_dataset, origin=f"http://127.0.0.1:{server.server_address[1]}/cats_and_dogs_filtered.zip")
-    monkeypatch.setattr(ui, "fetch_tutorial_dataset", lambda progress: fetch(lambda *report: (reports.append(report), progress(*report))))
+    fetch = functools.partial(
+        ui.fetch_tutorial_dataset, origin=f"http://127.0.0.1:{server.server_address[1]}/cats_and_dogs_filtered.zip"
+    )
+    monkeypatch.setattr(
+        ui, "fetch_tutorial_dataset", lambda progress: fetch(lambda *report: (reports.append(report), progress(*report)))
+    )
     try:
         at = app_factory().run()
         assert at.session_state["dataset"] is None

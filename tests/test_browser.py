@@ -28,7 +28,14 @@ from fixtures_app import png_bytes
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 SCREENSHOTS = REPO / "test-output" / "screenshots"
 SLOW = 180_000  # ms: the first TensorFlow import and training start on a busy 2-core machine
 
@@ -58,7 +65,19 @@ def server(tmp_path_factory):
         "CATDOG_CACHE_DIR": str(base / "cache"),
         "KERAS_HOME": str(base / "keras"),
     }
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true", "--server.fileWatcherType", "none"]
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "app.py",
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--server.fileWatcherType",
+        "none",
+    ]
     log = open(base / "server.log", "wb")  # noqa: SIM115  (closed at teardown)
     launched = time.monotonic()
     process = subprocess.Popen(command, cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -210,7 +229,11 @@ def _walk_through_every_page(server, page, tmp_path):
     assert sorted(captions.all_inner_texts()) == ["cats"] * 3 + ["dogs"] * 3
     before = page.locator('[data-testid="stImage"] img').evaluate_all("images => images.map(image => image.src)")
     page.get_by_role("button", name="Draw new images").click()
-    _wait_until(lambda: page.locator('[data-testid="stImage"] img').evaluate_all("images => images.map(image => image.src)") != before, 60, "new samples")
+    _wait_until(
+        lambda: page.locator('[data-testid="stImage"] img').evaluate_all("images => images.map(image => image.src)") != before,
+        60,
+        "new samples",
+    )
     _shot(page, "2-samples")
 
     # Augmentation: moving the rotation slider redraws the variants.
@@ -224,7 +247,12 @@ def _walk_through_every_page(server, page, tmp_path):
         slider.press("ArrowRight")
     page.get_by_text("Rotates by up to ±108° either way").wait_for()
     changed = time.monotonic()
-    _wait_until(lambda: variants.evaluate_all("images => images.map(image => image.src)")[1:] != sources[1:], 30, "new variants", interval=0.1)
+    _wait_until(
+        lambda: variants.evaluate_all("images => images.map(image => image.src)")[1:] != sources[1:],
+        30,
+        "new variants",
+        interval=0.1,
+    )
     print(f"augmentation preview redrawn {time.monotonic() - changed:.2f}s after the slider moved")
     _shot(page, "3-augmentation")
 
@@ -274,7 +302,9 @@ def _walk_through_every_page(server, page, tmp_path):
     (photos / "red.png").write_bytes(png_bytes(0, size=64))
     (photos / "blue.png").write_bytes(png_bytes(1, size=64, seed=11))
     (photos / "notes.jpg").write_bytes(b"these are not pixels")
-    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files([str(photos / name) for name in ("red.png", "notes.jpg", "blue.png")])
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(
+        [str(photos / name) for name in ("red.png", "notes.jpg", "blue.png")]
+    )
     page.get_by_role("heading", name="cats", exact=True).wait_for(timeout=SLOW)
     page.get_by_role("heading", name="dogs", exact=True).wait_for()
     page.get_by_text("notes.jpg: not an image catdog can read").wait_for()
