@@ -26,6 +26,7 @@ run: $(STAMP)
 	$(BIN)/streamlit run app.py
 
 test: $(STAMP) browser
+	$(BIN)/ruff check catdog pages tests app.py
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)

@@ -221,9 +221,8 @@ def cmd_reproduce(args):
     for key in args.models:
         get_spec(key)
     RunConfig(epochs=args.epochs)  # validate before the long work
-    from catdog.train import reproduce_tutorial
-
     from catdog.runs import write_progress
+    from catdog.train import reproduce_tutorial
 
     def progress(event):
         if event.run_dir:  # the dashboard's live view, as for `train`

@@ -53,7 +53,7 @@ def tflite_bundle(run: runs.Run, model=None) -> bytes:
     return buffer.getvalue()
 
 
-def tflite_probabilities(tflite_model: bytes, images) -> "np.ndarray":  # noqa: F821
+def tflite_probabilities(tflite_model: bytes, images) -> np.ndarray:  # noqa: F821
     """Class probabilities from a TFLite model for uint8 images (what a phone app would compute)."""
     import numpy as np
     import tensorflow as tf

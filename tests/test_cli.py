@@ -43,7 +43,9 @@ def test_models_command():
     result = run_cli("models", "--json")
     entries = json.loads(result.stdout.strip().splitlines()[-1])
     counts = {e["key"]: (e["params"], e["trainable_params"]) for e in entries}
-    assert counts == {"model1": (42_561_346, 42_561_346), "model2": (3_338_562, 3_338_562), "model3": (14_086_721, 14_086_721), "model4": (2_260_546, 2_562)}
+    tutorial = {"model1": (42_561_346, 42_561_346), "model2": (3_338_562, 3_338_562), "model3": (14_086_721, 14_086_721), "model4": (2_260_546, 2_562)}
+    assert {key: counts[key] for key in tutorial} == tutorial
+    assert set(counts) - set(tutorial) == {"model5"}  # catdog's own
     assert all(e["title"] for e in entries)
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 from conftest import make_image, write_class_folders, write_tutorial_layout
+from PIL import Image
 
 from catdog.config import CatdogError
 from catdog.data import fetch_tutorial_dataset, load_dataset, load_image, make_tf_dataset, sample_files
