@@ -86,3 +86,18 @@ def test_full_disk_gives_a_clear_error_and_keeps_earlier_runs(tiny_data, tmp_pat
     after = Predictor(kept).predict_arrays(__import__("numpy").zeros((1, 32, 32, 3), "uint8"))
     assert (before == after).all()
     assert not [p for p in os.listdir(disk) if "tmp" in p and not p.startswith(".")]
+
+
+@pytest.mark.slow
+def test_two_trainings_started_at_once_one_runs_the_other_is_told_to_wait(tmp_path):
+    data = write_tutorial_layout(tmp_path / "data")
+    root = tmp_path / "runs"
+    # Ten epochs hold the lock for several seconds: far longer than the two start-ups can differ.
+    command = [sys.executable, "-m", "catdog", "train", "--model", "model1", "--epochs", "10", "--batch-size", "8", "--image-size", "32", "--data", str(data), "--runs-dir", str(root)]
+    first, second = (subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2))
+    outcomes = [(process.wait(timeout=300), process.stderr.read()) for process in (first, second)]
+    codes = sorted(code for code, _ in outcomes)
+    assert codes == [0, 2], outcomes
+    refused = next(err for code, err in outcomes if code == 2)
+    assert "another training is running" in refused and "Traceback" not in refused
+    assert [run.state for run in runs.list_runs(root)] == [runs.FINISHED]
