@@ -57,14 +57,41 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     train.add_argument("--seed", type=int, default=defaults.seed)
     train.add_argument("--image-size", type=int, default=defaults.image_size[0], help="side of the square input (default 160)")
-    train.add_argument("--no-fast", dest="fast", action="store_false", help="run the frozen base every epoch, as the tutorial does")
-    train.add_argument("--flip", default=None, help="override the model's flip: none, horizontal, vertical, horizontal_and_vertical")
+    train.add_argument(
+        "--no-fast", dest="fast", action="store_false", help="run the frozen base every epoch, as the tutorial does"
+    )
+    train.add_argument(
+        "--flip", default=None, help="override the model's flip: none, horizontal, vertical, horizontal_and_vertical"
+    )
     train.add_argument("--rotation", type=float, default=None, help="override the model's rotation factor (fraction of a turn)")
-    train.add_argument("--fine-tune-epochs", type=int, default=0, help="Model 4: a second stage with the top of the base unfrozen (default 0: off)")
-    train.add_argument("--fine-tune-from", type=int, default=defaults.fine_tune_from, help="first base layer to unfreeze (default 100)")
-    train.add_argument("--early-stopping", type=int, default=0, metavar="PATIENCE", help="stop after PATIENCE epochs without improvement and keep the best (default off)")
-    train.add_argument("--strategy", choices=STRATEGIES, default=defaults.strategy, help="default: one device (the GPU if any); mirrored: all GPUs of this machine")
-    train.add_argument("--precision", choices=PRECISIONS, default=defaults.precision, help="auto (default): bfloat16 where measured faster, else float32")
+    train.add_argument(
+        "--fine-tune-epochs",
+        type=int,
+        default=0,
+        help="Model 4: a second stage with the top of the base unfrozen (default 0: off)",
+    )
+    train.add_argument(
+        "--fine-tune-from", type=int, default=defaults.fine_tune_from, help="first base layer to unfreeze (default 100)"
+    )
+    train.add_argument(
+        "--early-stopping",
+        type=int,
+        default=0,
+        metavar="PATIENCE",
+        help="stop after PATIENCE epochs without improvement and keep the best (default off)",
+    )
+    train.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default=defaults.strategy,
+        help="default: one device (the GPU if any); mirrored: all GPUs of this machine",
+    )
+    train.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=defaults.precision,
+        help="auto (default): bfloat16 where measured faster, else float32",
+    )
     _data_option(train)
     _runs_option(train)
     _json_option(train)
@@ -73,7 +100,9 @@ def _parser() -> argparse.ArgumentParser:
     reproduce = commands.add_parser("reproduce", help="train the tutorial's four models and compare with its reported accuracies")
     reproduce.add_argument("--models", nargs="+", default=["model1", "model2", "model3", "model4"])
     reproduce.add_argument("--epochs", type=int, default=defaults.epochs)
-    reproduce.add_argument("--no-fast", dest="fast", action="store_false", help="run Model 4's frozen base every epoch, as the tutorial does")
+    reproduce.add_argument(
+        "--no-fast", dest="fast", action="store_false", help="run Model 4's frozen base every epoch, as the tutorial does"
+    )
     _data_option(reproduce)
     _runs_option(reproduce)
     _json_option(reproduce)
@@ -85,12 +114,16 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--model4-epochs", type=int, default=None, help="Model 4's epochs when they differ from --epochs")
     bench.add_argument("--image-size", type=int, default=defaults.image_size[0], help="side of the square input (default 160)")
     bench.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    bench.add_argument("--no-fast", dest="fast", action="store_false", help="catdog runs Model 4's frozen base every epoch (rotation on)")
+    bench.add_argument(
+        "--no-fast", dest="fast", action="store_false", help="catdog runs Model 4's frozen base every epoch (rotation on)"
+    )
     bench.add_argument("--no-reference", dest="reference", action="store_false", help="time catdog only")
     bench.add_argument("--no-prediction", dest="prediction", action="store_false", help="skip the prediction latency")
     bench.add_argument("--no-memory", dest="memory", action="store_false", help="skip the memory measurement")
     bench.add_argument("--warm-cache", action="store_true", help="keep catdog's feature cache (default: start with an empty one)")
-    bench.add_argument("--random-weights", dest="pretrained", action="store_false", help="Model 4 without ImageNet weights (for quick checks)")
+    bench.add_argument(
+        "--random-weights", dest="pretrained", action="store_false", help="Model 4 without ImageNet weights (for quick checks)"
+    )
     _data_option(bench)
     _runs_option(bench)
     _json_option(bench)
@@ -159,12 +192,26 @@ def cmd_models(args):
     for key, spec in MODELS.items():
         # Counting needs no weights: skip the ImageNet download.
         total, trainable = count_params(create_model(key, pretrained=False))
-        entries.append({"key": key, "title": spec.title, "description": spec.description, "params": total, "trainable_params": trainable, "tutorial_val_accuracy": spec.tutorial_val_accuracy})
-    _emit(args, entries, [f"{e['key']}  {e['title']:<34} params {e['params']:>12,}  trainable {e['trainable_params']:>12,}" for e in entries])
+        entries.append(
+            {
+                "key": key,
+                "title": spec.title,
+                "description": spec.description,
+                "params": total,
+                "trainable_params": trainable,
+                "tutorial_val_accuracy": spec.tutorial_val_accuracy,
+            }
+        )
+    _emit(
+        args,
+        entries,
+        [f"{e['key']}  {e['title']:<34} params {e['params']:>12,}  trainable {e['trainable_params']:>12,}" for e in entries],
+    )
 
 
-def cmd_train(args):
-    config = RunConfig(
+def config_from_args(args) -> RunConfig:
+    """The RunConfig that `train`'s options describe (the dashboard's launches parse back to it)."""
+    return RunConfig(
         model=args.model,
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -181,6 +228,10 @@ def cmd_train(args):
         strategy=args.strategy,
         precision=args.precision,
     )
+
+
+def cmd_train(args):
+    config = config_from_args(args)
     from catdog.models import get_spec
 
     get_spec(config.model)  # fail fast on an unknown key, before TensorFlow starts
@@ -212,7 +263,13 @@ def cmd_train(args):
     if interactive:
         print(file=sys.stderr)
     summary = run.summary()
-    _emit(args, summary, [f"{run.state}: {run.path}  ({summary['epochs']} epochs, {summary['seconds']:.1f}s, val_accuracy {summary['val_accuracy']})"])
+    _emit(
+        args,
+        summary,
+        [
+            f"{run.state}: {run.path}  ({summary['epochs']} epochs, {summary['seconds']:.1f}s, val_accuracy {summary['val_accuracy']})"
+        ],
+    )
 
 
 def cmd_reproduce(args):
@@ -228,13 +285,18 @@ def cmd_reproduce(args):
         if event.run_dir:  # the dashboard's live view, as for `train`
             write_progress(event.run_dir, event)
         if event.phase == "epoch":
-            print(f"{event.run_dir.rsplit('/', 1)[-1]}  epoch {event.epoch}/{event.epochs}  val_accuracy {event.logs.get('val_accuracy', float('nan')):.4f}", flush=True)
+            print(
+                f"{event.run_dir.rsplit('/', 1)[-1]}  epoch {event.epoch}/{event.epochs}  val_accuracy {event.logs.get('val_accuracy', float('nan')):.4f}",
+                flush=True,
+            )
 
     rows = reproduce_tutorial(args.data, args.epochs, tuple(args.models), args.fast, args.runs_dir, progress)
     lines = [f"{'model':<8} {'tutorial val':>12} {'catdog val':>10} {'catdog test':>11} {'seconds':>8}"]
     for row in rows:
         test = row.get("test_accuracy")
-        lines.append(f"{row['model']:<8} {row['tutorial_val_accuracy']:>12.4f} {row['val_accuracy'] or float('nan'):>10.4f} {test if test is not None else float('nan'):>11.4f} {row['seconds'] or 0:>8.1f}")
+        lines.append(
+            f"{row['model']:<8} {row['tutorial_val_accuracy']:>12.4f} {row['val_accuracy'] or float('nan'):>10.4f} {test if test is not None else float('nan'):>11.4f} {row['seconds'] or 0:>8.1f}"
+        )
     _emit(args, rows, lines)
 
 
@@ -270,7 +332,15 @@ def cmd_runs(args):
     from catdog.runs import list_runs
 
     found = [run.summary() for run in list_runs(Path(args.runs_dir) if args.runs_dir else None)]
-    _emit(args, found, [f"{r['name']}  {r['state']:<11} epochs {r['epochs']}/{r['epochs_planned']}  val_accuracy {r['val_accuracy']}" for r in found] or ["no runs yet"])
+    _emit(
+        args,
+        found,
+        [
+            f"{r['name']}  {r['state']:<11} epochs {r['epochs']}/{r['epochs_planned']}  val_accuracy {r['val_accuracy']}"
+            for r in found
+        ]
+        or ["no runs yet"],
+    )
 
 
 def cmd_evaluate(args):
@@ -289,7 +359,10 @@ def cmd_evaluate(args):
 
         save_evaluation(run, summary)
     low, high = summary["test_accuracy_95ci"]
-    lines = [f"test accuracy: {summary['test_accuracy']:.4f} (95% CI {low:.3f}-{high:.3f}, {summary['test_images']} images)", "confusion matrix (rows: true, columns: predicted):"]
+    lines = [
+        f"test accuracy: {summary['test_accuracy']:.4f} (95% CI {low:.3f}-{high:.3f}, {summary['test_images']} images)",
+        "confusion matrix (rows: true, columns: predicted):",
+    ]
     lines.append("  " + " ".join(f"{name:>10}" for name in summary["class_names"]))
     for name, row in zip(summary["class_names"], summary["confusion_matrix"]):
         lines.append(f"{name:>10} " + " ".join(f"{value:>10}" for value in row))
@@ -305,7 +378,9 @@ def cmd_predict(args):
         if result.error:
             lines.append(f"{result.source}: error: {result.error}")
         else:
-            lines.append(f"{result.source}: {result.label} (" + ", ".join(f"{k} {v:.3f}" for k, v in result.probabilities.items()) + ")")
+            lines.append(
+                f"{result.source}: {result.label} (" + ", ".join(f"{k} {v:.3f}" for k, v in result.probabilities.items()) + ")"
+            )
     _emit(args, [result.to_dict() for result in results], lines)
     return 1 if any(result.error for result in results) else 0
 

@@ -41,7 +41,9 @@ def rotation_degrees(rotation: float) -> float:
     return rotation * 360.0
 
 
-def preview(image: np.ndarray, flip: str = "horizontal", rotation: float = 0.1, count: int = 3, seed: int = 0) -> list[np.ndarray]:
+def preview(
+    image: np.ndarray, flip: str = "horizontal", rotation: float = 0.1, count: int = 3, seed: int = 0
+) -> list[np.ndarray]:
     """The original image followed by `count` augmented variants, all uint8 (H, W, 3).
 
     The same arguments always give the same variants.

@@ -103,13 +103,23 @@ def run_bench(
     if data is not None:
         root = Path(data).expanduser()
         if not ((root / "train").is_dir() and (root / "validation").is_dir()):
-            raise CatdogError(f"the benchmark needs the tutorial's layout in {root}: train/ and validation/ folders of class folders.")
+            raise CatdogError(
+                f"the benchmark needs the tutorial's layout in {root}: train/ and validation/ folders of class folders."
+            )
 
     started = time.perf_counter()
-    report = {"machine": machine_info(), "settings": {
-        "models": list(models), "epochs": {key: model_epochs.get(key, epochs) for key in models}, "image_size": list(image_size),
-        "batch_size": batch_size, "pretrained": pretrained, "fast": fast, "warm_cache": warm_cache,
-    }}
+    report = {
+        "machine": machine_info(),
+        "settings": {
+            "models": list(models),
+            "epochs": {key: model_epochs.get(key, epochs) for key in models},
+            "image_size": list(image_size),
+            "batch_size": batch_size,
+            "pretrained": pretrained,
+            "fast": fast,
+            "warm_cache": warm_cache,
+        },
+    }
     with contextlib.ExitStack() as stack:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="catdog-bench-")))
         if not warm_cache:
@@ -122,7 +132,13 @@ def run_bench(
         tick = time.perf_counter()
         dataset = load_dataset(data, batch_size=batch_size, seed=RunConfig().seed)
         load_seconds = time.perf_counter() - tick
-        report["data"] = {"root": str(dataset.root), "train": len(dataset.train), "validation": len(dataset.validation), "test": len(dataset.test), "catdog_load_seconds": round(load_seconds, 3)}
+        report["data"] = {
+            "root": str(dataset.root),
+            "train": len(dataset.train),
+            "validation": len(dataset.validation),
+            "test": len(dataset.test),
+            "catdog_load_seconds": round(load_seconds, 3),
+        }
         say(f"[bench] {len(dataset.train)} training, {len(dataset.validation)} validation images; checked in {load_seconds:.1f}s")
 
         rows = []
@@ -132,9 +148,19 @@ def run_bench(
             row = {"model": key, "epochs": count, "tutorial_val_accuracy": get_spec(key).tutorial_val_accuracy}
             if reference:
                 say(f"[bench] {key}: reference (the tutorial as written), {count} epochs")
-                row["reference"] = _bench_reference(key, data, count, image_size, batch_size, pretrained, row["tutorial_val_accuracy"], say)
+                row["reference"] = _bench_reference(
+                    key, data, count, image_size, batch_size, pretrained, row["tutorial_val_accuracy"], say
+                )
             say(f"[bench] {key}: catdog, {count} epochs")
-            config = RunConfig(model=key, epochs=count, batch_size=batch_size, image_size=image_size, data=None if data is None else str(data), fast=fast, pretrained=pretrained)
+            config = RunConfig(
+                model=key,
+                epochs=count,
+                batch_size=batch_size,
+                image_size=image_size,
+                data=None if data is None else str(data),
+                fast=fast,
+                pretrained=pretrained,
+            )
             row["catdog"], run = _bench_catdog(config, dataset, load_seconds, runs_root, row["tutorial_val_accuracy"], say)
             if key == "model4" and config.fast:
                 say("[bench] model4: catdog again, features now cached (a second run)")
@@ -153,7 +179,9 @@ def run_bench(
             report["prediction"] = measure_prediction(model4_run, dataset, scratch)
         if memory and "model4" in models:
             say("[bench] memory: Model 4 in a fresh process, then five trainings in a row")
-            report["memory"] = measure_memory(data, model_epochs.get("model4", epochs), image_size, batch_size, pretrained, fast, progress=say)
+            report["memory"] = measure_memory(
+                data, model_epochs.get("model4", epochs), image_size, batch_size, pretrained, fast, progress=say
+            )
     report["targets"] = check_targets(report)
     report["machine"]["load_average_after"] = [round(value, 2) for value in os.getloadavg()]
     report["seconds"] = round(time.perf_counter() - started, 1)
@@ -170,7 +198,9 @@ def machine_info() -> dict:
         cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
     memory_gb = None
     with contextlib.suppress(OSError, StopIteration, ValueError):
-        memory_gb = round(int(next(line.split()[1] for line in open("/proc/meminfo") if line.startswith("MemTotal"))) / 1024**2, 1)
+        memory_gb = round(
+            int(next(line.split()[1] for line in open("/proc/meminfo") if line.startswith("MemTotal"))) / 1024**2, 1
+        )
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
@@ -192,7 +222,9 @@ def _bench_reference(key, data, epochs, image_size, batch_size, pretrained, tuto
 
     def on_epoch(epoch, logs, elapsed):
         ends.append((elapsed, logs))
-        say(f"[bench]   reference {key} epoch {epoch}/{epochs}  val_accuracy {logs.get('val_accuracy', float('nan')):.4f}  {_epoch_seconds(ends)[-1]:.1f}s  ({elapsed:.0f}s from start)")
+        say(
+            f"[bench]   reference {key} epoch {epoch}/{epochs}  val_accuracy {logs.get('val_accuracy', float('nan')):.4f}  {_epoch_seconds(ends)[-1]:.1f}s  ({elapsed:.0f}s from start)"
+        )
 
     tick = time.perf_counter()
     history = reference.train_reference(key, data, epochs, image_size, batch_size, "imagenet" if pretrained else None, on_epoch)
@@ -213,9 +245,13 @@ def _bench_catdog(config: RunConfig, dataset, load_seconds, runs_root, tutorial_
         if event.phase == "epoch":
             elapsed = load_seconds + time.perf_counter() - tick
             ends.append((elapsed, event.logs))
-            say(f"[bench]   catdog {config.model} epoch {event.epoch}/{event.epochs}  val_accuracy {event.logs.get('val_accuracy', float('nan')):.4f}  {_epoch_seconds(ends)[-1]:.1f}s  ({elapsed:.0f}s from start)")
+            say(
+                f"[bench]   catdog {config.model} epoch {event.epoch}/{event.epochs}  val_accuracy {event.logs.get('val_accuracy', float('nan')):.4f}  {_epoch_seconds(ends)[-1]:.1f}s  ({elapsed:.0f}s from start)"
+            )
         elif event.phase == "features" and event.batch == event.batches:
-            say(f"[bench]   catdog {config.model}: {event.message} done, {load_seconds + time.perf_counter() - tick:.0f}s from start")
+            say(
+                f"[bench]   catdog {config.model}: {event.message} done, {load_seconds + time.perf_counter() - tick:.0f}s from start"
+            )
 
     run = train(config, dataset=dataset, runs_root=runs_root, progress=progress)
     total = load_seconds + time.perf_counter() - tick
@@ -245,7 +281,10 @@ def _side_summary(ends, history, total, tutorial_accuracy) -> dict:
         epoch_seconds[0] = history[0]["seconds"]
     accuracies = [float(logs.get("val_accuracy", float("nan"))) for _, logs in ends]
     thresholds = {f"{value:.4f}": value for value in (tutorial_accuracy, REACH) if value is not None}
-    reach = {name: next((round(end, 2) for (end, _), accuracy in zip(ends, accuracies, strict=True) if accuracy >= value), None) for name, value in thresholds.items()}
+    reach = {
+        name: next((round(end, 2) for (end, _), accuracy in zip(ends, accuracies, strict=True) if accuracy >= value), None)
+        for name, value in thresholds.items()
+    }
     return {
         "epochs": len(ends),
         "epoch_seconds": [round(value, 3) for value in epoch_seconds],
@@ -268,7 +307,9 @@ def _ratios(reference: dict, catdog: dict) -> dict:
             return round(catdog[name] / reference[name], 4)
         return None
 
-    result = {name: ratio(name) for name in ("seconds_per_epoch", "steady_seconds_per_epoch", "total_seconds", "final_val_accuracy")}
+    result = {
+        name: ratio(name) for name in ("seconds_per_epoch", "steady_seconds_per_epoch", "total_seconds", "final_val_accuracy")
+    }
     for name in ("seconds_per_epoch", "steady_seconds_per_epoch", "total_seconds"):
         result[f"{name}_speedup"] = round(1 / result[name], 2) if result[name] else None
     if reference.get("final_val_accuracy") is not None and catdog.get("final_val_accuracy") is not None:
@@ -316,7 +357,12 @@ def measure_prediction(run, dataset, folder: Path, repeats: int = 21) -> dict:
             tick = time.perf_counter()
             predictor.predict(sources)
             times.append((time.perf_counter() - tick) * 1000)
-        return {"median_ms": round(statistics.median(times), 2), "min_ms": round(min(times), 2), "max_ms": round(max(times), 2), "repeats": count}
+        return {
+            "median_ms": round(statistics.median(times), 2),
+            "min_ms": round(min(times), 2),
+            "max_ms": round(max(times), 2),
+            "repeats": count,
+        }
 
     return {
         "model_load_seconds": round(load_seconds, 2),
@@ -327,13 +373,23 @@ def measure_prediction(run, dataset, folder: Path, repeats: int = 21) -> dict:
     }
 
 
-def measure_memory(data, epochs, image_size, batch_size, pretrained, fast, trainings: int = 5, progress: Progress | None = None) -> dict:
+def measure_memory(
+    data, epochs, image_size, batch_size, pretrained, fast, trainings: int = 5, progress: Progress | None = None
+) -> dict:
     """Resident memory of a fresh process that trains Model 4 `trainings` times in a row.
 
     The child starts with an empty feature cache, so the first training (the peak) includes
     feature extraction; the later ones read the cache, as a dashboard user's next runs do.
     """
-    settings = {"data": None if data is None else str(data), "epochs": epochs, "image_size": list(image_size), "batch_size": batch_size, "pretrained": pretrained, "fast": fast, "trainings": trainings}
+    settings = {
+        "data": None if data is None else str(data),
+        "epochs": epochs,
+        "image_size": list(image_size),
+        "batch_size": batch_size,
+        "pretrained": pretrained,
+        "fast": fast,
+        "trainings": trainings,
+    }
     with tempfile.TemporaryDirectory(prefix="catdog-memory-") as folder:
         env = {**os.environ, "CATDOG_CACHE_DIR": str(Path(folder) / "cache"), "CATDOG_RUNS_DIR": str(Path(folder) / "runs")}
         code = f"import json, catdog.bench as b; print('RESULT ' + json.dumps(b._memory_child({settings!r})))"
@@ -341,9 +397,11 @@ def measure_memory(data, epochs, image_size, batch_size, pretrained, fast, train
     line = next((line for line in finished.stdout.splitlines() if line.startswith("RESULT ")), None)
     if finished.returncode != 0 or line is None:
         raise CatdogError(f"the memory measurement failed: {finished.stderr.strip().splitlines()[-1:] or finished.returncode}")
-    result = json.loads(line[len("RESULT "):])
+    result = json.loads(line[len("RESULT ") :])
     if progress is not None:
-        progress(f"[bench]   peak {result['peak_rss_gb']:.2f} GB; after each training {', '.join(f'{v:.0f}' for v in result['rss_mb_after_each'])} MB")
+        progress(
+            f"[bench]   peak {result['peak_rss_gb']:.2f} GB; after each training {', '.join(f'{v:.0f}' for v in result['rss_mb_after_each'])} MB"
+        )
     return result
 
 
@@ -354,7 +412,15 @@ def _memory_child(settings: dict) -> dict:
     from catdog.train import train
 
     dataset = load_dataset(settings["data"], batch_size=settings["batch_size"])
-    config = RunConfig(model="model4", epochs=settings["epochs"], batch_size=settings["batch_size"], image_size=tuple(settings["image_size"]), data=settings["data"], fast=settings["fast"], pretrained=settings["pretrained"])
+    config = RunConfig(
+        model="model4",
+        epochs=settings["epochs"],
+        batch_size=settings["batch_size"],
+        image_size=tuple(settings["image_size"]),
+        data=settings["data"],
+        fast=settings["fast"],
+        pretrained=settings["pretrained"],
+    )
     after = []
     peak_first = None
     for _ in range(settings["trainings"]):
@@ -401,12 +467,24 @@ def check_targets(report: dict) -> dict:
     model4 = rows.get("model4")
     if model4 and "ratios" in model4 and model4["epochs"] >= 20:
         check("model4_total_speedup", model4["ratios"]["total_seconds_speedup"], TARGETS["model4_total_speedup"], at_most=False)
-        check("model4_accuracy_drop_points", model4["ratios"].get("final_val_accuracy_points"), -TARGETS["model4_accuracy_drop_points"], at_most=False)
+        check(
+            "model4_accuracy_drop_points",
+            model4["ratios"].get("final_val_accuracy_points"),
+            -TARGETS["model4_accuracy_drop_points"],
+            at_most=False,
+        )
     if model4:
-        check("model4_seconds_to_97", model4["catdog"]["seconds_to_accuracy"].get(f"{REACH:.4f}"), TARGETS["model4_seconds_to_97"])
+        check(
+            "model4_seconds_to_97", model4["catdog"]["seconds_to_accuracy"].get(f"{REACH:.4f}"), TARGETS["model4_seconds_to_97"]
+        )
     for key in ("model1", "model2", "model3"):
         if key in rows and "ratios" in rows[key]:
-            check(f"{key}_epoch_speedup", rows[key]["ratios"]["seconds_per_epoch_speedup"], TARGETS["cnn_epoch_speedup"], at_most=False)
+            check(
+                f"{key}_epoch_speedup",
+                rows[key]["ratios"]["seconds_per_epoch_speedup"],
+                TARGETS["cnn_epoch_speedup"],
+                at_most=False,
+            )
     prediction = report.get("prediction")
     if prediction:
         check("predict_500x375_ms", prediction["one_500x375_jpeg"]["median_ms"], TARGETS["predict_500x375_ms"])
@@ -438,7 +516,9 @@ def format_report(report: dict) -> str:
         if side.get("precision"):
             notes.append(side["precision"])
         if side.get("fast_path"):
-            notes.append(f"features {side['feature_seconds']:.1f}s, cached rerun {side.get('second_run_total_seconds', float('nan')):.1f}s")
+            notes.append(
+                f"features {side['feature_seconds']:.1f}s, cached rerun {side.get('second_run_total_seconds', float('nan')):.1f}s"
+            )
         return (
             f"{key:<7} {name:<10} {side['epochs']:>6} {_f(side['seconds_per_epoch'], 8, 1)} {_f(side['first_epoch_seconds'], 7, 1)} {_f(side['steady_seconds_per_epoch'], 7, 1)} "
             f"{_f(side['total_seconds'], 8, 1)} {_f(side['final_val_accuracy'], 9, 4)} {_f(side['best_val_accuracy'], 8, 4)} "
@@ -462,13 +542,25 @@ def format_report(report: dict) -> str:
     for row in report["models"]:
         for name in ("reference", "catdog"):
             if name in row:
-                lines.append(f"  {row['model']} {name:<9} [{row['tutorial_val_accuracy']}]: " + " ".join(f"{value:.4f}" for value in row[name]["val_accuracy"]))
+                lines.append(
+                    f"  {row['model']} {name:<9} [{row['tutorial_val_accuracy']}]: "
+                    + " ".join(f"{value:.4f}" for value in row[name]["val_accuracy"])
+                )
     prediction = report.get("prediction")
     if prediction:
-        lines += ["", f"prediction, Model 4 loaded ({prediction['model_load_seconds']:.1f}s to load), median end to end (decode, resize, model); load {prediction['load_average']}:"]
-        for name, title in (("one_500x375_jpeg", "one 500x375 JPEG"), ("one_12mp_jpeg", "one 12-megapixel JPEG"), ("batch_of_32_photos", "batch of 32 photos")):
+        lines += [
+            "",
+            f"prediction, Model 4 loaded ({prediction['model_load_seconds']:.1f}s to load), median end to end (decode, resize, model); load {prediction['load_average']}:",
+        ]
+        for name, title in (
+            ("one_500x375_jpeg", "one 500x375 JPEG"),
+            ("one_12mp_jpeg", "one 12-megapixel JPEG"),
+            ("batch_of_32_photos", "batch of 32 photos"),
+        ):
             entry = prediction[name]
-            lines.append(f"  {title:<24} {entry['median_ms']:>8.1f} ms  (min {entry['min_ms']:.1f}, max {entry['max_ms']:.1f}, {entry['repeats']} runs)")
+            lines.append(
+                f"  {title:<24} {entry['median_ms']:>8.1f} ms  (min {entry['min_ms']:.1f}, max {entry['max_ms']:.1f}, {entry['repeats']} runs)"
+            )
     memory = report.get("memory")
     if memory:
         lines += [

@@ -56,13 +56,9 @@ class RunConfig:
         if not isinstance(self.epochs, int) or self.epochs < 1:
             raise CatdogError(f"epochs must be a whole number of at least 1, got {self.epochs!r}.")
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise CatdogError(
-                f"batch size must be a whole number of at least 1, got {self.batch_size!r}."
-            )
+            raise CatdogError(f"batch size must be a whole number of at least 1, got {self.batch_size!r}.")
         if not (0 < float(self.learning_rate) <= 1):
-            raise CatdogError(
-                f"learning rate must be above 0 and at most 1, got {self.learning_rate!r}."
-            )
+            raise CatdogError(f"learning rate must be above 0 and at most 1, got {self.learning_rate!r}.")
         if len(self.image_size) != 2 or min(self.image_size) < 8:
             raise CatdogError(f"image size must be two sides of at least 8 pixels, got {self.image_size}.")
         if self.flip is not None and self.flip not in FLIP_MODES:

@@ -102,10 +102,7 @@ class Dataset:
             "layout": self.layout,
             "class_names": list(self.class_names),
             "counts": self.counts(),
-            "label_frequencies": {
-                name: count / len(self.train)
-                for name, count in self.counts()["train"].items()
-            },
+            "label_frequencies": {name: count / len(self.train) for name, count in self.counts()["train"].items()},
             "baseline_accuracy": self.baseline_accuracy(),
             "skipped": [dataclasses.asdict(item) for item in self.skipped],
         }
@@ -158,7 +155,9 @@ def fetch_tutorial_dataset(progress: Progress | None = None, origin: str = TUTOR
         # Keras silently switches to /tmp/.keras when the cache folder does not exist yet.
         datasets.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise CatdogError(f"cannot create the Keras cache folder {datasets} ({error.strerror}); set KERAS_HOME to a writable folder.") from None
+        raise CatdogError(
+            f"cannot create the Keras cache folder {datasets} ({error.strerror}); set KERAS_HOME to a writable folder."
+        ) from None
     try:
         import keras
 
@@ -175,10 +174,7 @@ def fetch_tutorial_dataset(progress: Progress | None = None, origin: str = TUTOR
         ) from None
     folder = extracted / "cats_and_dogs_filtered"
     if not (folder / "train").is_dir():
-        raise CatdogError(
-            f"The downloaded archive did not contain cats_and_dogs_filtered/train; delete {archive} "
-            "and try again."
-        )
+        raise CatdogError(f"The downloaded archive did not contain cats_and_dogs_filtered/train; delete {archive} and try again.")
     (extracted / _COMPLETE_MARKER).write_text("extracted\n")
     return folder
 
@@ -366,7 +362,9 @@ def confine_to_root(folder: str | Path, root: str | Path) -> Path:
         raise CatdogError(f"'..' is not allowed in a dataset path; choose a folder inside {root}.")
     resolved = (candidate if candidate.is_absolute() else root / candidate).resolve()
     if not resolved.is_relative_to(root):
-        raise CatdogError(f"{text} is outside {root}; local datasets must be inside that folder (set CATDOG_DATA_ROOT to change it).")
+        raise CatdogError(
+            f"{text} is outside {root}; local datasets must be inside that folder (set CATDOG_DATA_ROOT to change it)."
+        )
     if not resolved.is_dir():
         raise CatdogError(f"{text} is not a folder inside {root}; choose an existing dataset folder.")
     for directory, subdirectories, filenames in os.walk(resolved, followlinks=False):
@@ -410,9 +408,7 @@ def _checked_zip_members(bundle: zipfile.ZipFile, max_total_bytes: int, max_file
         if files > max_files:
             raise CatdogError(f"the zip holds more than {max_files:,} files; upload a smaller dataset.")
         if total > max_total_bytes:
-            raise CatdogError(
-                f"the zip would unpack to more than {max_total_bytes / 1024**2:,.0f} MB; upload a smaller dataset."
-            )
+            raise CatdogError(f"the zip would unpack to more than {max_total_bytes / 1024**2:,.0f} MB; upload a smaller dataset.")
         members.append((info, parts))
     if files == 0:
         raise CatdogError("the zip holds no files; zip a folder with one sub-folder of images per class.")
@@ -468,8 +464,7 @@ def load_dataset(
         validation_classes = _class_folders(root / "validation")
         if validation_classes != class_names:
             raise CatdogError(
-                f"train/ has classes {class_names} but validation/ has {validation_classes}; "
-                "give both the same class folders."
+                f"train/ has classes {class_names} but validation/ has {validation_classes}; give both the same class folders."
             )
         train_files = _scan_classes(root / "train", class_names, skipped)
         validation_files = _scan_classes(root / "validation", class_names, skipped)
@@ -477,12 +472,8 @@ def load_dataset(
         layout = "one folder of class folders"
         class_names = _class_folders(root)
         _require_classes(class_names, root)
-        train_files, validation_files = _split_by_class(
-            _scan_classes(root, class_names, skipped), len(class_names), seed
-        )
-    train_files, validation_files = (
-        _keep_readable(files, skipped, progress) for files in (train_files, validation_files)
-    )
+        train_files, validation_files = _split_by_class(_scan_classes(root, class_names, skipped), len(class_names), seed)
+    train_files, validation_files = (_keep_readable(files, skipped, progress) for files in (train_files, validation_files))
     _require_minimum(class_names, train_files + validation_files, root)
     _require_images(class_names, train_files, "training", root)
     _require_images(class_names, validation_files, "validation", root)
@@ -638,13 +629,10 @@ def open_image(source) -> Image.Image:
                 image = Image.open(source)
         except Image.DecompressionBombError:
             raise CatdogError(
-                f"the image has more than {MAX_PIXELS // 1_000_000} megapixels; "
-                "shrink it before using it."
+                f"the image has more than {MAX_PIXELS // 1_000_000} megapixels; shrink it before using it."
             ) from None
         except UnidentifiedImageError:
-            raise CatdogError(
-                "not an image catdog can read; use JPEG, PNG, GIF, WebP, BMP or TIFF."
-            ) from None
+            raise CatdogError("not an image catdog can read; use JPEG, PNG, GIF, WebP, BMP or TIFF.") from None
         except FileNotFoundError:
             raise CatdogError(f"no such file: {source}") from None
         except (PermissionError, IsADirectoryError) as error:

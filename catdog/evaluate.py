@@ -130,7 +130,9 @@ def evaluate(run: runs.Run, dataset: Dataset | None = None, split: str = "test",
     images = make_tf_dataset(chosen, run.config.image_size, run.config.batch_size, cache=False).map(lambda x, y: x)
     outputs = model.predict(images, verbose=0) if len(chosen) else np.zeros((0, len(run.class_names)))
     if len(outputs) != len(chosen):
-        raise CatdogError(f"{len(chosen) - len(outputs)} {split} images could not be decoded; run `python -m catdog data` to list them.")
+        raise CatdogError(
+            f"{len(chosen) - len(outputs)} {split} images could not be decoded; run `python -m catdog data` to list them."
+        )
     return Evaluation(
         class_names=tuple(run.class_names),
         paths=chosen.paths,

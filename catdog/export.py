@@ -42,7 +42,9 @@ def tflite_bundle(run: runs.Run, model=None) -> bytes:
         "class_names": list(run.class_names),
         "image_size": list(run.config.image_size),
         "input": "float32 RGB pixels 0-255, shape (1, height, width, 3)",
-        "output": "sigmoid probability of the second class" if model.output_shape[-1] == 1 else "logits, one per class (apply softmax)",
+        "output": "sigmoid probability of the second class"
+        if model.output_shape[-1] == 1
+        else "logits, one per class (apply softmax)",
         "settings": run.config.to_dict(),
     }
     buffer = io.BytesIO()

@@ -138,7 +138,11 @@ def build_model5(image_size, num_classes, flip="horizontal", rotation=0.05, pret
     return keras.Sequential(
         [keras.Input((*image_size, 3)), layers.Rescaling(1.0 / 255)]
         + augmentation_layers(flip, rotation)
-        + [layers.Conv2D(32, 3, strides=2, padding="same", use_bias=False), layers.BatchNormalization(momentum=0.9), layers.ReLU()]
+        + [
+            layers.Conv2D(32, 3, strides=2, padding="same", use_bias=False),
+            layers.BatchNormalization(momentum=0.9),
+            layers.ReLU(),
+        ]
         + block(64)
         + block(128)
         + block(256)
@@ -188,11 +192,55 @@ def _mobilenet_v2(image_size, pretrained):
 MODELS: dict[str, ModelSpec] = {
     spec.key: spec
     for spec in (
-        ModelSpec("model1", "Model 1: small CNN", "Three convolutions and a 42M-parameter dense layer; no augmentation. Overfits.", build_model1, "none", 0.0, 0.5606, cpu_bfloat16=True),
-        ModelSpec("model2", "Model 2: CNN + augmentation", "Random flips and rotations, five convolutions.", build_model2, "horizontal", 0.05, 0.7079, cpu_bfloat16=True),
-        ModelSpec("model3", "Model 3: CNN + preprocessing", "Pixels scaled to [-1, 1], LeakyReLU, he_uniform, sigmoid output.", build_model3, "horizontal", 0.1, 0.7698, cpu_bfloat16=True),
-        ModelSpec("model4", "Model 4: transfer learning", "Frozen MobileNetV2 pre-trained on ImageNet with a new dense head.", build_model4, "horizontal", 0.1, 0.9827, frozen_base=True),
-        ModelSpec("model5", "Model 5: catdog's CNN", "Ours: batch norm, global pooling instead of a huge dense layer, augmentation.", build_model5, "horizontal", 0.05, None),
+        ModelSpec(
+            "model1",
+            "Model 1: small CNN",
+            "Three convolutions and a 42M-parameter dense layer; no augmentation. Overfits.",
+            build_model1,
+            "none",
+            0.0,
+            0.5606,
+            cpu_bfloat16=True,
+        ),
+        ModelSpec(
+            "model2",
+            "Model 2: CNN + augmentation",
+            "Random flips and rotations, five convolutions.",
+            build_model2,
+            "horizontal",
+            0.05,
+            0.7079,
+            cpu_bfloat16=True,
+        ),
+        ModelSpec(
+            "model3",
+            "Model 3: CNN + preprocessing",
+            "Pixels scaled to [-1, 1], LeakyReLU, he_uniform, sigmoid output.",
+            build_model3,
+            "horizontal",
+            0.1,
+            0.7698,
+            cpu_bfloat16=True,
+        ),
+        ModelSpec(
+            "model4",
+            "Model 4: transfer learning",
+            "Frozen MobileNetV2 pre-trained on ImageNet with a new dense head.",
+            build_model4,
+            "horizontal",
+            0.1,
+            0.9827,
+            frozen_base=True,
+        ),
+        ModelSpec(
+            "model5",
+            "Model 5: catdog's CNN",
+            "Ours: batch norm, global pooling instead of a huge dense layer, augmentation.",
+            build_model5,
+            "horizontal",
+            0.05,
+            None,
+        ),
     )
 }
 
@@ -300,7 +348,9 @@ def compile_model(model, learning_rate: float = 0.001, steps_per_execution: int 
 
     sigmoid = model.output_shape[-1] == 1
     loss = keras.losses.BinaryCrossentropy() if sigmoid else keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=["accuracy"], steps_per_execution=steps_per_execution)
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=["accuracy"], steps_per_execution=steps_per_execution
+    )
 
 
 def split_frozen(model):
@@ -312,7 +362,12 @@ def split_frozen(model):
     import keras
 
     features = keras.Sequential(
-        [keras.Input(model.input_shape[1:]), model.get_layer("scale_to_minus1_1"), model.get_layer("mobilenet_v2_base"), model.get_layer("pool")]
+        [
+            keras.Input(model.input_shape[1:]),
+            model.get_layer("scale_to_minus1_1"),
+            model.get_layer("mobilenet_v2_base"),
+            model.get_layer("pool"),
+        ]
     )
     head = keras.Sequential([keras.Input(features.output_shape[1:]), model.get_layer("output")])
     return features, head

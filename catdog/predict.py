@@ -79,7 +79,11 @@ class Predictor:
             sources: paths, bytes, binary file objects or PIL images.
             names: how to call each source in the results (default: its path or position).
         """
-        names = list(names) if names is not None else [str(s) if isinstance(s, (str, Path)) else f"image {i + 1}" for i, s in enumerate(sources)]
+        names = (
+            list(names)
+            if names is not None
+            else [str(s) if isinstance(s, (str, Path)) else f"image {i + 1}" for i, s in enumerate(sources)]
+        )
         decoded, results = [], {}
         for index, source in enumerate(sources):
             try:

@@ -90,60 +90,66 @@ def build_model(key: str, image_size=IMG_SIZE, weights: str | None = "imagenet")
 
     shape = (*image_size, 3)
     if key == "model1":
-        model = models.Sequential([
-            layers.Conv2D(32, (3, 3), activation="relu", input_shape=shape),
-            layers.MaxPooling2D((2, 2)),
-            layers.Conv2D(64, (3, 3), activation="relu"),
-            layers.MaxPooling2D((2, 2)),
-            layers.Conv2D(128, (3, 3), activation="relu"),
-            layers.Flatten(),
-            layers.Dense(256, activation="relu"),
-            layers.Dropout(0.25),
-            layers.Dense(2),  # number of classes
-        ])
+        model = models.Sequential(
+            [
+                layers.Conv2D(32, (3, 3), activation="relu", input_shape=shape),
+                layers.MaxPooling2D((2, 2)),
+                layers.Conv2D(64, (3, 3), activation="relu"),
+                layers.MaxPooling2D((2, 2)),
+                layers.Conv2D(128, (3, 3), activation="relu"),
+                layers.Flatten(),
+                layers.Dense(256, activation="relu"),
+                layers.Dropout(0.25),
+                layers.Dense(2),  # number of classes
+            ]
+        )
     elif key == "model2":
-        model = models.Sequential([
-            tf.keras.Input(shape),  # Keras 3: input_shape below is ignored on a non-first layer
-            # data augmentation
-            layers.RandomFlip("horizontal"),
-            layers.RandomRotation(0.05),
-            # this part is the same as model 1
-            layers.Conv2D(32, (3, 3), activation="relu", input_shape=shape),
-            layers.MaxPooling2D((2, 2)),
-            layers.Conv2D(64, (3, 3), activation="relu"),
-            layers.MaxPooling2D((2, 2)),
-            layers.Conv2D(128, (3, 3), activation="relu"),
-            layers.MaxPooling2D((2, 2)),
-            # added additional Conv2D layers
-            layers.Conv2D(256, (3, 3), activation="relu"),
-            layers.MaxPooling2D((2, 2)),
-            layers.Conv2D(256, (3, 3), activation="relu"),
-            layers.Flatten(),
-            layers.Dense(256, activation="relu"),
-            layers.Dropout(0.25),
-            layers.Dense(2),  # number of classes
-        ])
+        model = models.Sequential(
+            [
+                tf.keras.Input(shape),  # Keras 3: input_shape below is ignored on a non-first layer
+                # data augmentation
+                layers.RandomFlip("horizontal"),
+                layers.RandomRotation(0.05),
+                # this part is the same as model 1
+                layers.Conv2D(32, (3, 3), activation="relu", input_shape=shape),
+                layers.MaxPooling2D((2, 2)),
+                layers.Conv2D(64, (3, 3), activation="relu"),
+                layers.MaxPooling2D((2, 2)),
+                layers.Conv2D(128, (3, 3), activation="relu"),
+                layers.MaxPooling2D((2, 2)),
+                # added additional Conv2D layers
+                layers.Conv2D(256, (3, 3), activation="relu"),
+                layers.MaxPooling2D((2, 2)),
+                layers.Conv2D(256, (3, 3), activation="relu"),
+                layers.Flatten(),
+                layers.Dense(256, activation="relu"),
+                layers.Dropout(0.25),
+                layers.Dense(2),  # number of classes
+            ]
+        )
     elif key == "model3":
         leaky = dict(activation=layers.LeakyReLU(), kernel_initializer="he_uniform", padding="same")
-        model = models.Sequential([
-            tf.keras.Input(shape),  # Keras 3: as in Model 2
-            _preprocessor(shape),
-            layers.RandomFlip("horizontal"),
-            layers.RandomRotation(0.1),
-            layers.Conv2D(32, (3, 3), input_shape=shape, **leaky),
-            layers.MaxPooling2D((2, 2)),
-            layers.Conv2D(64, (3, 3), **leaky),
-            layers.MaxPooling2D((2, 2)),
-            layers.Conv2D(128, (3, 3), **leaky),
-            layers.MaxPooling2D((2, 2)),
-            layers.Conv2D(256, (3, 3), **leaky),
-            layers.MaxPooling2D((2, 2)),
-            layers.Conv2D(256, (3, 3), **leaky),
-            layers.Flatten(),
-            layers.Dense(512, activation=layers.LeakyReLU(), kernel_initializer="he_uniform"),
-            layers.Dropout(0.25),
-            layers.Dense(1, activation="sigmoid"),
-        ])
+        model = models.Sequential(
+            [
+                tf.keras.Input(shape),  # Keras 3: as in Model 2
+                _preprocessor(shape),
+                layers.RandomFlip("horizontal"),
+                layers.RandomRotation(0.1),
+                layers.Conv2D(32, (3, 3), input_shape=shape, **leaky),
+                layers.MaxPooling2D((2, 2)),
+                layers.Conv2D(64, (3, 3), **leaky),
+                layers.MaxPooling2D((2, 2)),
+                layers.Conv2D(128, (3, 3), **leaky),
+                layers.MaxPooling2D((2, 2)),
+                layers.Conv2D(256, (3, 3), **leaky),
+                layers.MaxPooling2D((2, 2)),
+                layers.Conv2D(256, (3, 3), **leaky),
+                layers.Flatten(),
+                layers.Dense(512, activation=layers.LeakyReLU(), kernel_initializer="he_uniform"),
+                layers.Dropout(0.25),
+                layers.Dense(1, activation="sigmoid"),
+            ]
+        )
         model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
         return model
     elif key == "model4":
@@ -158,14 +164,16 @@ def build_model(key: str, image_size=IMG_SIZE, weights: str | None = "imagenet")
         x = base_model(i, training=False)
         base_model_layer = tf.keras.Model(inputs=[i], outputs=x)  # Keras 3: [x] would output a list
 
-        model = models.Sequential([
-            _preprocessor(shape),
-            layers.RandomFlip("horizontal"),
-            layers.RandomRotation(0.1),
-            base_model_layer,
-            layers.GlobalMaxPooling2D(),
-            layers.Dense(2),
-        ])
+        model = models.Sequential(
+            [
+                _preprocessor(shape),
+                layers.RandomFlip("horizontal"),
+                layers.RandomRotation(0.1),
+                base_model_layer,
+                layers.GlobalMaxPooling2D(),
+                layers.Dense(2),
+            ]
+        )
     else:
         raise CatdogError(f"the tutorial has model1 to model4, not {key!r}.")
     model.compile(

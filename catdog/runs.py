@@ -190,7 +190,9 @@ def save_model(run_dir: Path, model) -> None:
         os.replace(temporary, target)
     except OSError as error:
         temporary.unlink(missing_ok=True)
-        raise CatdogError(f"could not save the model in {run_dir} ({error.strerror or error}); free some disk space and train again.") from None
+        raise CatdogError(
+            f"could not save the model in {run_dir} ({error.strerror or error}); free some disk space and train again."
+        ) from None
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise

@@ -131,17 +131,23 @@ def train(
                     _save_model(run_dir, model)
             state = runs.STOPPED if callback.stopped else runs.FINISHED
         except KeyboardInterrupt:
-            runs.update_status(run_dir, state=runs.STOPPED, note="interrupted from the keyboard", seconds=time.perf_counter() - started)
+            runs.update_status(
+                run_dir, state=runs.STOPPED, note="interrupted from the keyboard", seconds=time.perf_counter() - started
+            )
             raise
         except BaseException as error:
             with contextlib.suppress(OSError):  # the disk may be the problem
                 runs.update_status(run_dir, state=runs.FAILED, error=str(error), seconds=time.perf_counter() - started)
             if isinstance(error, OSError) and error.errno == errno.ENOSPC:
-                raise CatdogError(f"the disk is full while saving {run_dir.name}; free some space and train again (earlier runs are untouched).") from None
+                raise CatdogError(
+                    f"the disk is full while saving {run_dir.name}; free some space and train again (earlier runs are untouched)."
+                ) from None
             raise
         seconds = time.perf_counter() - started
         runs.update_status(run_dir, state=state, seconds=seconds, ended=time.strftime("%Y-%m-%d %H:%M:%S"))
-        report(TrainingProgress("done", str(run_dir), len(callback.history), callback.total_epochs, elapsed=seconds, message=state))
+        report(
+            TrainingProgress("done", str(run_dir), len(callback.history), callback.total_epochs, elapsed=seconds, message=state)
+        )
         return runs.load_run(run_dir)
 
 
@@ -225,7 +231,15 @@ def _fit_on_images(model, config, dataset, run_dir, report, stop, started, histo
     callback = _RunCallback(model, config, run_dir, report, stop, started, steps, checkpoint=True, history=history, phase=phase)
     epochs = config.epochs if phase == "train" else len(history) + config.fine_tune_epochs
     try:
-        model.fit(train_ds, initial_epoch=len(history), epochs=epochs, validation_data=validation_ds, callbacks=[callback], shuffle=False, verbose=0)
+        model.fit(
+            train_ds,
+            initial_epoch=len(history),
+            epochs=epochs,
+            validation_data=validation_ds,
+            callbacks=[callback],
+            shuffle=False,
+            verbose=0,
+        )
     except _StopNow:
         pass
     return callback
@@ -254,7 +268,9 @@ def _fit_on_features(model, config, dataset, run_dir, report, stop, started):
     features, head = split_frozen(model)
     flips = _flip_variants(config.flip if config.flip is not None else get_spec(config.model).flip)
     train_features = cached_features(features, dataset.train, config, flips, report, stop, started, run_dir, "training")
-    validation_features = cached_features(features, dataset.validation, config, ((False, False),), report, stop, started, run_dir, "validation")[:, 0]
+    validation_features = cached_features(
+        features, dataset.validation, config, ((False, False),), report, stop, started, run_dir, "validation"
+    )[:, 0]
     runs.update_status(run_dir, feature_seconds=time.perf_counter() - started)
     variants = train_features.shape[1]
     labels = np.asarray(dataset.train.labels, np.int32)
@@ -268,13 +284,26 @@ def _fit_on_features(model, config, dataset, run_dir, report, stop, started):
         .batch(config.batch_size)
         # Each epoch sees each image once, as itself or mirrored: RandomFlip's distribution.
         # Picked per row of a batch (one map call per batch, not per image).
-        .map(lambda f, y: (tf.gather(f, tf.random.uniform(tf.shape(y), 0, variants, dtype=tf.int32, seed=config.seed), batch_dims=1), y))
+        .map(
+            lambda f, y: (
+                tf.gather(f, tf.random.uniform(tf.shape(y), 0, variants, dtype=tf.int32, seed=config.seed), batch_dims=1),
+                y,
+            )
+        )
         .prefetch(tf.data.AUTOTUNE)
     )
     validation = (validation_features, np.asarray(dataset.validation.labels, np.int32))
     callback = _RunCallback(head, config, run_dir, report, stop, started, steps, checkpoint=False)
     try:
-        head.fit(train_ds, epochs=config.epochs, validation_data=validation, batch_size=config.batch_size, callbacks=[callback], shuffle=False, verbose=0)
+        head.fit(
+            train_ds,
+            epochs=config.epochs,
+            validation_data=validation,
+            batch_size=config.batch_size,
+            callbacks=[callback],
+            shuffle=False,
+            verbose=0,
+        )
     except _StopNow:
         pass
     return callback
@@ -330,12 +359,24 @@ def cached_features(features, split: Split, config: RunConfig, flips, report, st
         chunks.append(out.reshape(len(flips), -1, out.shape[-1]).transpose(1, 0, 2))
         done = index + 1
         per_batch = (time.perf_counter() - tick) / done
-        report(TrainingProgress("features", str(run_dir), batch=done, batches=batches, elapsed=time.perf_counter() - started, eta=per_batch * (batches - done), message=f"computing {label} features once"))
+        report(
+            TrainingProgress(
+                "features",
+                str(run_dir),
+                batch=done,
+                batches=batches,
+                elapsed=time.perf_counter() - started,
+                eta=per_batch * (batches - done),
+                message=f"computing {label} features once",
+            )
+        )
         if stop():
             raise _StopNow()
     result = np.concatenate(chunks).astype(np.float32)
     if result.shape[0] != len(split):
-        raise CatdogError(f"{len(split) - result.shape[0]} {label} images could not be decoded; run `python -m catdog data` to list them.")
+        raise CatdogError(
+            f"{len(split) - result.shape[0]} {label} images could not be decoded; run `python -m catdog data` to list them."
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.stem}.tmp.npy")
     np.save(temporary, result)
@@ -393,7 +434,17 @@ class _RunCallback(_keras_callback_base()):
         else:
             eta = seconds_per_batch * (self.steps * (self.total_epochs - self.epoch + 1) - done)
         self.report(
-            TrainingProgress("train", str(self.run_dir), self.epoch, self.total_epochs, done, self.steps, now - self.started, eta, _floats(logs))
+            TrainingProgress(
+                "train",
+                str(self.run_dir),
+                self.epoch,
+                self.total_epochs,
+                done,
+                self.steps,
+                now - self.started,
+                eta,
+                _floats(logs),
+            )
         )
         if self.stop():
             self.stopped = True
@@ -419,7 +470,17 @@ class _RunCallback(_keras_callback_base()):
             self.checkpointed_last = True
         runs.write_history(self.run_dir, self.history)
         self.report(
-            TrainingProgress("epoch", str(self.run_dir), epoch + 1, self.total_epochs, self.steps, self.steps, time.perf_counter() - self.started, None, entry)
+            TrainingProgress(
+                "epoch",
+                str(self.run_dir),
+                epoch + 1,
+                self.total_epochs,
+                self.steps,
+                self.steps,
+                time.perf_counter() - self.started,
+                None,
+                entry,
+            )
         )
         if self.stop():
             self.stopped = True

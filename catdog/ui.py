@@ -45,6 +45,7 @@ from catdog.data import (
     load_image,
     open_image,
 )
+from catdog.models import MODELS
 
 REPO = Path(__file__).resolve().parent.parent
 DATASET_KEY = "dataset"
@@ -366,8 +367,13 @@ def launch_training(config: RunConfig, dataset_root: str | Path) -> dict:
     logs = root / ".launches"
     logs.mkdir(parents=True, exist_ok=True)
     log_path = logs / f"{time.strftime('%Y%m%d-%H%M%S')}-{config.model}.log"
-    command = [
-        sys.executable, "-m", "catdog", "train",
+    command = [sys.executable, "-m", "catdog", "train", *training_arguments(config, dataset_root, root)]
+    return _launch(command, log_path)
+
+
+def training_arguments(config: RunConfig, dataset_root: str | Path, root: Path) -> list[str]:
+    """`python -m catdog train` options that recreate `config` (all of its settings)."""
+    arguments = [
         "--model", config.model,
         "--epochs", str(config.epochs),
         "--batch-size", str(config.batch_size),
@@ -376,12 +382,19 @@ def launch_training(config: RunConfig, dataset_root: str | Path) -> dict:
         "--seed", str(config.seed),
         "--early-stopping", str(config.early_stopping),
         "--fine-tune-epochs", str(config.fine_tune_epochs),
+        "--fine-tune-from", str(config.fine_tune_from),
+        "--precision", config.precision,
+        "--strategy", config.strategy,
         "--runs-dir", str(root),
         "--data", str(dataset_root),
     ]  # fmt: skip
     if not config.fast:
-        command.append("--no-fast")
-    return _launch(command, log_path)
+        arguments.append("--no-fast")
+    if config.flip is not None:
+        arguments += ["--flip", config.flip]
+    if config.rotation is not None:
+        arguments += ["--rotation", repr(float(config.rotation))]
+    return arguments
 
 
 def launch_reproduce(dataset_root: str | Path, epochs: int = 20) -> dict:
@@ -392,7 +405,18 @@ def launch_reproduce(dataset_root: str | Path, epochs: int = 20) -> dict:
     root = runs_dir()
     (root / ".launches").mkdir(parents=True, exist_ok=True)
     log_path = root / ".launches" / f"{time.strftime('%Y%m%d-%H%M%S')}-reproduce.log"
-    command = [sys.executable, "-m", "catdog", "reproduce", "--epochs", str(epochs), "--runs-dir", str(root), "--data", str(dataset_root)]
+    command = [
+        sys.executable,
+        "-m",
+        "catdog",
+        "reproduce",
+        "--epochs",
+        str(epochs),
+        "--runs-dir",
+        str(root),
+        "--data",
+        str(dataset_root),
+    ]
     return _launch(command, log_path)
 
 
@@ -480,7 +504,12 @@ _METRICS = (("accuracy", "Accuracy"), ("loss", "Loss"))
 
 
 def history_figure(
-    history, epochs: int, baseline: float | None = None, tutorial: float | None = None, tutorial_label: str = "tutorial"
+    history,
+    epochs: int,
+    baseline: float | None = None,
+    tutorial: float | None = None,
+    tutorial_label: str = "tutorial",
+    fine_tune_from_epoch: int | None = None,
 ):
     """Training and validation accuracy and loss per epoch, side by side, with the baseline and
     the tutorial's reported validation accuracy as horizontal lines on the accuracy plot.
@@ -488,6 +517,7 @@ def history_figure(
     Args:
         history: the run's history entries (one dict per finished epoch).
         epochs: the planned number of epochs (fixes the x axis, so the curves grow into it).
+        fine_tune_from_epoch: the first epoch of a fine-tuning stage, marked on both plots.
     """
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
@@ -514,6 +544,16 @@ def history_figure(
         figure.add_hline(
             y=tutorial, line_dash="dot", line_color="green", annotation_text=f"{tutorial_label} {tutorial:.1%}", row=1, col=1
         )
+    if fine_tune_from_epoch:
+        for column in (1, 2):
+            figure.add_vline(
+                x=fine_tune_from_epoch - 0.5,
+                line_dash="dash",
+                line_color="purple",
+                annotation_text="fine-tuning" if column == 1 else None,
+                row=1,
+                col=column,
+            )
     figure.update_xaxes(title_text="epoch", range=[0.5, max(epochs, len(xs), 1) + 0.5], dtick=max(1, epochs // 10))
     figure.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=1)
     figure.update_layout(height=360, margin=dict(t=40, b=40), legend=dict(orientation="h", y=-0.25))
@@ -545,6 +585,10 @@ def comparison_figure(chosen: list[runs.Run]):
                     row=1,
                     col=column,
                 )
+        if run.status.get("fine_tune_from_epoch"):
+            figure.add_vline(
+                x=run.status["fine_tune_from_epoch"] - 0.5, line_dash="dash", line_color=color, annotation_text="fine-tuning"
+            )
     figure.update_xaxes(title_text="epoch")
     figure.update_yaxes(tickformat=".0%", row=1, col=1)
     figure.update_layout(height=380, margin=dict(t=40, b=40), legend=dict(orientation="h", y=-0.3))
@@ -622,7 +666,9 @@ def roc_figure(fpr: np.ndarray, tpr: np.ndarray, auc: float, threshold_point: tu
     figure = go.Figure(go.Scatter(x=fpr, y=tpr, mode="lines", name=f"ROC (AUC {auc:.3f})"))
     figure.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dot", color="gray"), name="chance"))
     if threshold_point is not None:
-        figure.add_trace(go.Scatter(x=[threshold_point[0]], y=[threshold_point[1]], mode="markers", marker=dict(size=12), name="threshold"))
+        figure.add_trace(
+            go.Scatter(x=[threshold_point[0]], y=[threshold_point[1]], mode="markers", marker=dict(size=12), name="threshold")
+        )
     figure.update_layout(height=320, margin=dict(t=20, b=20), xaxis_title="false positive rate", yaxis_title="true positive rate")
     return figure
 
@@ -633,16 +679,47 @@ def sweep_figure(sweep, class_names):
 
     figure = go.Figure()
     for index, name in enumerate(class_names):
-        figure.add_trace(go.Scatter(x=sweep.angles.tolist(), y=sweep.probabilities[:, index].tolist(), mode="lines+markers", name=f"{name}"))
-        figure.add_trace(go.Scatter(x=sweep.angles.tolist(), y=sweep.mirrored[:, index].tolist(), mode="lines", line=dict(dash="dot"), name=f"{name} (mirrored)"))
-    figure.update_layout(height=340, margin=dict(t=20, b=20), xaxis_title="rotation (degrees)", yaxis_title="probability", yaxis_range=[0, 1.02])
+        figure.add_trace(
+            go.Scatter(x=sweep.angles.tolist(), y=sweep.probabilities[:, index].tolist(), mode="lines+markers", name=f"{name}")
+        )
+        figure.add_trace(
+            go.Scatter(
+                x=sweep.angles.tolist(),
+                y=sweep.mirrored[:, index].tolist(),
+                mode="lines",
+                line=dict(dash="dot"),
+                name=f"{name} (mirrored)",
+            )
+        )
+    figure.update_layout(
+        height=340, margin=dict(t=20, b=20), xaxis_title="rotation (degrees)", yaxis_title="probability", yaxis_range=[0, 1.02]
+    )
     return figure
+
+
+def speed_notes(run: runs.Run) -> list[str]:
+    """Which fast paths a run used, from its status: a line each for the dashboard."""
+    notes = []
+    if run.status.get("fast_path"):
+        notes.append(f"fast path: {run.status['fast_path']}")
+    if run.status.get("precision") and run.status["precision"] != "float32":
+        notes.append(f"{run.status['precision']} arithmetic (saved in float32)")
+    if run.status.get("replicas", 1) > 1:
+        notes.append(f"{run.status['replicas']} devices ({run.status.get('strategy')})")
+    return notes
 
 
 def load_settings_into_train(config: RunConfig) -> None:
     """Put a run's settings into the Train page's widgets (their session-state keys)."""
+    spec = MODELS.get(config.model)
     st.session_state.update(
         {
+            f"train_flip_{config.model}": config.flip or (spec.flip if spec else "none"),
+            f"train_rotation_{config.model}": float(
+                config.rotation if config.rotation is not None else (spec.rotation if spec else 0.0)
+            ),
+            "train_fine_tune_epochs": config.fine_tune_epochs,
+            "train_fine_tune_from": config.fine_tune_from,
             "train_model": config.model,
             "train_epochs": config.epochs,
             "train_batch_size": config.batch_size,

@@ -25,7 +25,11 @@ with ui.reported_errors():
     if binary:
         threshold = st.slider(
             f"Decision threshold: predict {class_names[1]} when its probability is at least",
-            0.0, 1.0, 0.5, 0.01, key="evaluate_threshold",
+            0.0,
+            1.0,
+            0.5,
+            0.01,
+            key="evaluate_threshold",
         )
         evaluation = evaluation.with_threshold(threshold)
     low, high = evaluation.accuracy_interval()
@@ -46,7 +50,10 @@ with ui.reported_errors():
     left.plotly_chart(ui.confusion_figure(matrix, class_names), key="evaluate_confusion")
     per_class = evaluation.per_class()
     left.dataframe(
-        [{"class": c, "accuracy (recall)": v["recall"], "precision": v["precision"], "images": v["support"]} for c, v in per_class.items()],
+        [
+            {"class": c, "accuracy (recall)": v["recall"], "precision": v["precision"], "images": v["support"]}
+            for c, v in per_class.items()
+        ],
         hide_index=True,
     )
     if binary:
@@ -68,7 +75,11 @@ with ui.reported_errors():
     explain = st.toggle("Show Grad-CAM heat maps (where the model looked)", key="evaluate_gradcam")
     if not members:
         st.caption("No images in this cell.")
-    shown = st.slider("Images to show", 1, max(1, min(48, len(members))), min(12, max(1, len(members))), key="evaluate_count") if len(members) > 1 else 1
+    shown = (
+        st.slider("Images to show", 1, max(1, min(48, len(members))), min(12, max(1, len(members))), key="evaluate_count")
+        if len(members) > 1
+        else 1
+    )
     grid = st.columns(4)
     stamp = ui.model_stamp(run)
     for index, (path, probabilities) in enumerate(members[:shown]):

@@ -59,16 +59,28 @@ with ui.reported_errors():
         from catdog.export import keras_bytes, labels_text
 
         actions[1].download_button(
-            "Download .keras", keras_bytes(run), file_name=f"{run.name}.keras", mime="application/octet-stream",
-            on_click="ignore", key="runs_download_keras", icon=":material/download:",
+            "Download .keras",
+            keras_bytes(run),
+            file_name=f"{run.name}.keras",
+            mime="application/octet-stream",
+            on_click="ignore",
+            key="runs_download_keras",
+            icon=":material/download:",
         )
         if actions[2].toggle("Prepare TensorFlow Lite", key="runs_prepare_tflite"):
             actions[2].download_button(
-                "Download TFLite + labels", ui.tflite_bundle(str(run.path), ui.model_stamp(run)), file_name=f"{run.name}-tflite.zip",
-                mime="application/zip", on_click="ignore", key="runs_download_tflite", icon=":material/download:",
+                "Download TFLite + labels",
+                ui.tflite_bundle(str(run.path), ui.model_stamp(run)),
+                file_name=f"{run.name}-tflite.zip",
+                mime="application/zip",
+                on_click="ignore",
+                key="runs_download_tflite",
+                icon=":material/download:",
             )
         st.caption(f"labels.txt in the TFLite zip: {labels_text(run).strip().replace(chr(10), ', ')}")
-    if run.state != runs.RUNNING and actions[3].button("Delete this run", key="runs_delete", icon=":material/delete:", type="secondary"):
+    if run.state != runs.RUNNING and actions[3].button(
+        "Delete this run", key="runs_delete", icon=":material/delete:", type="secondary"
+    ):
         st.session_state["runs_confirm_delete"] = run.name
     if st.session_state.get("runs_confirm_delete") == run.name:
         st.warning(f"Delete {run.name} and its model for good?")
@@ -92,7 +104,11 @@ table = []
 for key, spec in MODELS.items():
     if spec.tutorial_val_accuracy is None:
         continue
-    done = [r for r in every if r.config.model == key and r.state == runs.FINISHED and r.config.epochs == 20 and r.config.batch_size == 32]
+    done = [
+        r
+        for r in every
+        if r.config.model == key and r.state == runs.FINISHED and r.config.epochs == 20 and r.config.batch_size == 32
+    ]
     latest = done[0] if done else None
     table.append(
         {
@@ -107,7 +123,10 @@ for key, spec in MODELS.items():
 st.dataframe(
     table,
     hide_index=True,
-    column_config={name: st.column_config.NumberColumn(format="percent") for name in ("tutorial val accuracy", "catdog val accuracy", "catdog test accuracy")},
+    column_config={
+        name: st.column_config.NumberColumn(format="percent")
+        for name in ("tutorial val accuracy", "catdog val accuracy", "catdog test accuracy")
+    },
     key="runs_reproduce_table",
 )
 dataset = ui.current_dataset(prompt=False)

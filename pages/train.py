@@ -4,7 +4,8 @@ import pandas as pd
 import streamlit as st
 
 from catdog import runs, ui
-from catdog.config import RunConfig
+from catdog.augment import rotation_degrees
+from catdog.config import FLIP_MODES, RunConfig
 from catdog.models import MODELS
 
 st.title("Train")
@@ -30,13 +31,17 @@ def live_training():
     st.subheader(f"Training now: {spec.title if spec else run.config.model}")
     st.caption(
         f"{run.name} · batch size {run.config.batch_size} · learning rate {run.config.learning_rate:g} · {run.config.image_size[0]}×{run.config.image_size[1]} images"
+        + "".join(f" · {line}" for line in ui.speed_notes(run))
     )
     fraction, line = ui.progress_summary(run)
     st.progress(fraction, text=line)
     tutorial = spec.tutorial_val_accuracy if spec is not None else None
     tutorial_label = f"tutorial's {spec.title.split(':')[0]}" if spec is not None else "tutorial"
     st.plotly_chart(
-        ui.history_figure(run.history, planned, ui.baseline_for(run), tutorial, tutorial_label), key="train_live_chart"
+        ui.history_figure(
+            run.history, planned, ui.baseline_for(run), tutorial, tutorial_label, run.status.get("fine_tune_from_epoch")
+        ),
+        key="train_live_chart",
     )
     st.caption(f"{len(run.history)} of {planned} epochs finished")
     if runs.stop_requested(run.path):
@@ -111,6 +116,35 @@ def new_training(dataset) -> None:
             disabled=not spec.frozen_base,
             key="train_fast",
         )
+        left, right = st.columns(2)
+        fine_tune_epochs = left.number_input(
+            "Fine-tuning epochs after the first stage (0 = off)",
+            0,
+            100,
+            defaults.fine_tune_epochs,
+            disabled=not spec.frozen_base,
+            key="train_fine_tune_epochs",
+            help="A second stage: the pretrained base is unfrozen from the layer on the right and trains "
+            "with the head at a tenth of the learning rate (BatchNorm stays in inference mode).",
+        )
+        fine_tune_from = right.number_input(
+            "Unfreeze the base from layer",
+            0,
+            154,
+            defaults.fine_tune_from,
+            disabled=not spec.frozen_base,
+            key="train_fine_tune_from",
+        )
+        # One widget per model, so each model starts from its own augmentation (the tutorial's).
+        left, right = st.columns(2)
+        flip = left.selectbox("Random flip", FLIP_MODES, index=FLIP_MODES.index(spec.flip), key=f"train_flip_{model}")
+        rotation = right.slider(
+            "Random rotation (fraction of a full turn)", 0.0, 0.5, float(spec.rotation), 0.01, key=f"train_rotation_{model}"
+        )
+        right.caption(
+            f"up to ±{rotation_degrees(rotation):.0f}°"
+            + (" · not replayed on the frozen-base fast path" if spec.frozen_base and fast and rotation else "")
+        )
 
     count = ui.parameter_count(model, (side, side), len(dataset.class_names))
     if count["error"]:
@@ -145,6 +179,10 @@ def new_training(dataset) -> None:
                 seed=int(seed),
                 early_stopping=int(patience),
                 fast=bool(fast),
+                fine_tune_epochs=int(fine_tune_epochs) if spec.frozen_base else 0,
+                fine_tune_from=int(fine_tune_from),
+                flip=flip,
+                rotation=float(rotation),
                 data=str(dataset.root),
             )
             st.session_state["train_launch"] = ui.launch_training(config, dataset.root)

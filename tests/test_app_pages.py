@@ -322,6 +322,39 @@ def test_train_page_describes_the_model_with_its_parameter_count(app):
     assert at.button(key="train_start").disabled
 
 
+def test_train_page_offers_fine_tuning_and_augmentation_for_the_model_chosen(app):
+    at = app.run().switch_page("pages/train.py").run()
+    at.selectbox(key="train_model").set_value("model4").run()
+    assert not at.number_input(key="train_fine_tune_epochs").disabled
+    assert at.selectbox(key="train_flip_model4").value == "horizontal" and at.slider(key="train_rotation_model4").value == 0.1
+    assert "up to ±36° · not replayed on the frozen-base fast path" in texts(at.caption)
+    at.selectbox(key="train_model").set_value("model1").run()
+    assert at.number_input(key="train_fine_tune_epochs").disabled
+    assert at.selectbox(key="train_flip_model1").value == "none" and at.slider(key="train_rotation_model1").value == 0.0
+
+
+def test_dashboard_launch_options_parse_back_to_the_same_settings(tmp_path):
+    from catdog import ui
+    from catdog.__main__ import _parser, config_from_args
+
+    config = RunConfig(
+        model="model4", epochs=3, batch_size=16, learning_rate=3e-4, image_size=(96, 96), seed=5, early_stopping=2,
+        fine_tune_epochs=4, fine_tune_from=120, flip="vertical", rotation=0.2, fast=False, precision="float32",
+        strategy="mirrored", data=str(tmp_path),
+    )  # fmt: skip
+    arguments = ui.training_arguments(config, tmp_path, tmp_path / "runs")
+    assert config_from_args(_parser().parse_args(["train", *arguments])) == config
+
+
+def test_the_curves_mark_where_fine_tuning_starts():
+    from catdog import ui
+
+    history = [{"epoch": e, "accuracy": 0.9, "val_accuracy": 0.9, "loss": 0.2, "val_loss": 0.2} for e in (1, 2, 3)]
+    plain = ui.history_figure(history, 5).to_dict()["layout"].get("shapes", [])
+    marked = ui.history_figure(history, 5, fine_tune_from_epoch=3).to_dict()["layout"]["shapes"]
+    assert [shape["x0"] for shape in marked if shape["type"] == "line"] == [2.5, 2.5] and not plain
+
+
 def _fake_live_run(dataset: Path) -> Path:
     """A run 'training' in this very process (so it reads as alive), two epochs in."""
     config = RunConfig(model="model3", epochs=5, batch_size=8, image_size=(32, 32), data=str(dataset))

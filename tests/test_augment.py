@@ -12,7 +12,9 @@ from catdog.config import CatdogError
 @pytest.fixture
 def image():
     gradient = np.linspace(0, 255, 48, dtype=np.float32)
-    return np.stack([np.tile(gradient, (48, 1)), np.tile(gradient[:, None], (1, 48)), np.full((48, 48), 90.0)], axis=-1).astype(np.uint8)
+    return np.stack([np.tile(gradient, (48, 1)), np.tile(gradient[:, None], (1, 48)), np.full((48, 48), 90.0)], axis=-1).astype(
+        np.uint8
+    )
 
 
 def test_preview_returns_original_then_variants(image):
@@ -44,7 +46,10 @@ def test_vertical_flip_only_mirrors_rows(image):
 
 
 def test_layers_and_degrees():
-    assert [type(layer).__name__ for layer in augmentation_layers("horizontal_and_vertical", 0.1)] == ["RandomFlip", "RandomRotation"]
+    assert [type(layer).__name__ for layer in augmentation_layers("horizontal_and_vertical", 0.1)] == [
+        "RandomFlip",
+        "RandomRotation",
+    ]
     assert augmentation_layers("none", 0.0) == []
     assert rotation_degrees(0.2) == pytest.approx(72.0)
     with pytest.raises(CatdogError, match="flip"):

@@ -12,8 +12,16 @@ from catdog.bench import check_targets, format_report, measure_memory, run_bench
 from catdog.config import CatdogError
 
 SIDE_KEYS = {
-    "epochs", "epoch_seconds", "seconds_per_epoch", "first_epoch_seconds", "steady_seconds_per_epoch",
-    "total_seconds", "val_accuracy", "final_val_accuracy", "best_val_accuracy", "seconds_to_accuracy",
+    "epochs",
+    "epoch_seconds",
+    "seconds_per_epoch",
+    "first_epoch_seconds",
+    "steady_seconds_per_epoch",
+    "total_seconds",
+    "val_accuracy",
+    "final_val_accuracy",
+    "best_val_accuracy",
+    "seconds_to_accuracy",
 }
 
 
@@ -37,8 +45,15 @@ def test_reference_data_is_the_tutorials_split(tiny_data):
 def test_bench_times_both_sides_and_tabulates_them(tiny_data):
     lines = []
     report = run_bench(
-        tiny_data, models=("model1", "model4"), epochs=1, model_epochs={"model4": 2}, image_size=(32, 32), batch_size=8,
-        pretrained=False, memory=False, progress=lines.append,
+        tiny_data,
+        models=("model1", "model4"),
+        epochs=1,
+        model_epochs={"model4": 2},
+        image_size=(32, 32),
+        batch_size=8,
+        pretrained=False,
+        memory=False,
+        progress=lines.append,
     )
     rows = {row["model"]: row for row in report["models"]}
     assert list(rows) == ["model1", "model4"]
@@ -48,7 +63,9 @@ def test_bench_times_both_sides_and_tabulates_them(tiny_data):
             assert rows[key][side]["epochs"] == epochs and len(rows[key][side]["val_accuracy"]) == epochs
             assert 0 < sum(rows[key][side]["epoch_seconds"]) <= rows[key][side]["total_seconds"]
         ratios = rows[key]["ratios"]
-        assert ratios["total_seconds"] == pytest.approx(rows[key]["catdog"]["total_seconds"] / rows[key]["reference"]["total_seconds"], rel=1e-3)
+        assert ratios["total_seconds"] == pytest.approx(
+            rows[key]["catdog"]["total_seconds"] / rows[key]["reference"]["total_seconds"], rel=1e-3
+        )
         assert ratios["seconds_per_epoch_speedup"] > 0
     assert rows["model4"]["catdog"]["fast_path"] and rows["model4"]["catdog"]["second_run_total_seconds"] > 0
     assert rows["model1"]["catdog"]["precision"] in ("float32", "mixed_bfloat16")
@@ -71,11 +88,17 @@ def test_bench_refuses_what_it_cannot_compare(tiny_data, tmp_path):
 
 
 def test_targets_are_judged_from_the_report():
-    report = {"models": [
-        {"model": "model4", "epochs": 20, "catdog": {"seconds_to_accuracy": {"0.9700": 31.0}},
-         "ratios": {"total_seconds_speedup": 11.2, "final_val_accuracy_points": -0.2, "seconds_per_epoch_speedup": 30.0}},
-        {"model": "model2", "epochs": 2, "catdog": {"seconds_to_accuracy": {}}, "ratios": {"seconds_per_epoch_speedup": 1.1}},
-    ]}
+    report = {
+        "models": [
+            {
+                "model": "model4",
+                "epochs": 20,
+                "catdog": {"seconds_to_accuracy": {"0.9700": 31.0}},
+                "ratios": {"total_seconds_speedup": 11.2, "final_val_accuracy_points": -0.2, "seconds_per_epoch_speedup": 30.0},
+            },
+            {"model": "model2", "epochs": 2, "catdog": {"seconds_to_accuracy": {}}, "ratios": {"seconds_per_epoch_speedup": 1.1}},
+        ]
+    }
     targets = check_targets(report)
     assert targets["model4_total_speedup"]["met"] and targets["model4_accuracy_drop_points"]["met"]
     assert targets["model4_seconds_to_97"]["met"]
@@ -90,7 +113,21 @@ def test_memory_is_measured_in_a_fresh_process(tiny_data):
 
 
 def test_bench_command_prints_json(tiny_data):
-    finished = run_cli("bench", "--data", tiny_data, "--models", "model3", "--epochs", "1", "--image-size", "32", "--batch-size", "8", "--no-memory", "--json")
+    finished = run_cli(
+        "bench",
+        "--data",
+        tiny_data,
+        "--models",
+        "model3",
+        "--epochs",
+        "1",
+        "--image-size",
+        "32",
+        "--batch-size",
+        "8",
+        "--no-memory",
+        "--json",
+    )
     assert finished.returncode == 0, finished.stderr
     report = json.loads(finished.stdout)
     assert report["models"][0]["model"] == "model3" and "ratios" in report["models"][0]
@@ -109,13 +146,17 @@ def test_bfloat16_training_saves_a_float32_model_that_predicts_the_same(tiny_dat
     from catdog.runs import load_model
     from catdog.train import train
 
-    config = RunConfig(model="model3", epochs=3, batch_size=8, image_size=(32, 32), seed=1, data=str(tiny_data), precision="mixed_bfloat16")
+    config = RunConfig(
+        model="model3", epochs=3, batch_size=8, image_size=(32, 32), seed=1, data=str(tiny_data), precision="mixed_bfloat16"
+    )
     run = train(config, runs_root=tmp_path / "runs")
     assert run.status["precision"] == "mixed_bfloat16"
     assert {layer.dtype_policy.name for layer in load_model(run).layers} == {"float32"}
     dataset = load_dataset(tiny_data, batch_size=8, seed=1)
     labels = [p.label for p in Predictor(run).predict(list(dataset.validation.paths))]
-    accuracy = sum(label == dataset.class_names[y] for label, y in zip(labels, dataset.validation.labels, strict=True)) / len(labels)
+    accuracy = sum(label == dataset.class_names[y] for label, y in zip(labels, dataset.validation.labels, strict=True)) / len(
+        labels
+    )
     assert accuracy == pytest.approx(run.final("val_accuracy"), abs=0.05)
 
 

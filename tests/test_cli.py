@@ -16,7 +16,24 @@ def trained(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("cli")
     data = write_tutorial_layout(root / "data")
-    result = run_cli("train", "--model", "model3", "--epochs", "3", "--batch-size", "8", "--image-size", "32", "--data", data, "--runs-dir", root / "runs", "--seed", "1", "--json")
+    result = run_cli(
+        "train",
+        "--model",
+        "model3",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "8",
+        "--image-size",
+        "32",
+        "--data",
+        data,
+        "--runs-dir",
+        root / "runs",
+        "--seed",
+        "1",
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
     return data, root, result
 
@@ -43,7 +60,12 @@ def test_models_command():
     result = run_cli("models", "--json")
     entries = json.loads(result.stdout.strip().splitlines()[-1])
     counts = {e["key"]: (e["params"], e["trainable_params"]) for e in entries}
-    tutorial = {"model1": (42_561_346, 42_561_346), "model2": (3_338_562, 3_338_562), "model3": (14_086_721, 14_086_721), "model4": (2_260_546, 2_562)}
+    tutorial = {
+        "model1": (42_561_346, 42_561_346),
+        "model2": (3_338_562, 3_338_562),
+        "model3": (14_086_721, 14_086_721),
+        "model4": (2_260_546, 2_562),
+    }
     assert {key: counts[key] for key in tutorial} == tutorial
     assert set(counts) - set(tutorial) == {"model5"}  # catdog's own
     assert all(e["title"] for e in entries)
@@ -102,7 +124,9 @@ def test_reproduce_command_tabulates_models(tmp_path):
     from conftest import write_tutorial_layout
 
     data = write_tutorial_layout(tmp_path / "data", train_per_class=40, validation_per_class=80)  # 5 batches: 1 for test
-    result = run_cli("reproduce", "--models", "model1", "model3", "--epochs", "1", "--data", data, "--runs-dir", tmp_path / "runs", "--json")
+    result = run_cli(
+        "reproduce", "--models", "model1", "model3", "--epochs", "1", "--data", data, "--runs-dir", tmp_path / "runs", "--json"
+    )
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout.strip().splitlines()[-1])
     assert [row["model"] for row in rows] == ["model1", "model3"]

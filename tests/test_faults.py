@@ -35,7 +35,24 @@ def _check_every_run_is_complete_or_marked(root):
 def test_sigkill_at_random_moments_never_leaves_a_broken_run(tmp_path):
     data = write_tutorial_layout(tmp_path / "data")
     root = tmp_path / "runs"
-    command = [sys.executable, "-m", "catdog", "train", "--model", "model1", "--epochs", "4", "--batch-size", "8", "--image-size", "32", "--data", str(data), "--runs-dir", str(root)]
+    command = [
+        sys.executable,
+        "-m",
+        "catdog",
+        "train",
+        "--model",
+        "model1",
+        "--epochs",
+        "4",
+        "--batch-size",
+        "8",
+        "--image-size",
+        "32",
+        "--data",
+        str(data),
+        "--runs-dir",
+        str(root),
+    ]
     rng = random.Random(7)
     outcomes = []
     for _ in range(20):
@@ -47,13 +64,35 @@ def test_sigkill_at_random_moments_never_leaves_a_broken_run(tmp_path):
     listed = _check_every_run_is_complete_or_marked(root)
     states = {run.state for run in listed}
     assert runs.INTERRUPTED in states  # some kills landed mid-training
-    assert not [p for p in root.iterdir() if p.name.endswith(".keras") or (p.is_dir() and not p.name.startswith(".") and not (p / "config.json").exists())]
+    assert not [
+        p
+        for p in root.iterdir()
+        if p.name.endswith(".keras") or (p.is_dir() and not p.name.startswith(".") and not (p / "config.json").exists())
+    ]
+    _dashboard_lists(listed)
     for run in listed:  # incomplete runs can still be deleted
         if run.state == runs.INTERRUPTED:
             runs.delete_run(run)
     assert all(run.state != runs.INTERRUPTED for run in runs.list_runs(root))
     # After all that, a new training still runs: the lock died with its holders.
-    assert train(RunConfig(model="model1", epochs=1, batch_size=8, image_size=(32, 32), data=str(data)), runs_root=root).state == runs.FINISHED
+    assert (
+        train(RunConfig(model="model1", epochs=1, batch_size=8, image_size=(32, 32), data=str(data)), runs_root=root).state
+        == runs.FINISHED
+    )
+
+
+def _dashboard_lists(listed):
+    """The Runs and Train pages render over these runs and show each with its state."""
+    from fixtures_app import APP
+    from streamlit.testing.v1 import AppTest
+
+    expected = {run.name: run.state for run in listed}
+    at = AppTest.from_file(str(APP), default_timeout=180).run().switch_page("pages/runs.py").run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    assert dict(zip(table["run"], table["state"])) == expected
+    at.switch_page("pages/train.py").run()
+    assert not at.exception, at.exception
 
 
 @pytest.fixture
@@ -63,7 +102,9 @@ def small_disk(tmp_path):
     mount_point.mkdir()
 
     def mount(size_bytes: int):
-        result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_bytes}", "tmpfs", str(mount_point)], capture_output=True)
+        result = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size_bytes}", "tmpfs", str(mount_point)], capture_output=True
+        )
         if result.returncode != 0:
             pytest.skip("cannot mount a small tmpfs here (needs root)")
         return mount_point
@@ -93,8 +134,27 @@ def test_two_trainings_started_at_once_one_runs_the_other_is_told_to_wait(tmp_pa
     data = write_tutorial_layout(tmp_path / "data")
     root = tmp_path / "runs"
     # Ten epochs hold the lock for several seconds: far longer than the two start-ups can differ.
-    command = [sys.executable, "-m", "catdog", "train", "--model", "model1", "--epochs", "10", "--batch-size", "8", "--image-size", "32", "--data", str(data), "--runs-dir", str(root)]
-    first, second = (subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2))
+    command = [
+        sys.executable,
+        "-m",
+        "catdog",
+        "train",
+        "--model",
+        "model1",
+        "--epochs",
+        "10",
+        "--batch-size",
+        "8",
+        "--image-size",
+        "32",
+        "--data",
+        str(data),
+        "--runs-dir",
+        str(root),
+    ]
+    first, second = (
+        subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
+    )
     outcomes = [(process.wait(timeout=300), process.stderr.read()) for process in (first, second)]
     codes = sorted(code for code, _ in outcomes)
     assert codes == [0, 2], outcomes

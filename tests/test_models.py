@@ -30,7 +30,12 @@ def test_three_classes_get_three_outputs(key):
 
 @pytest.mark.parametrize(
     "key, total, trainable",
-    [("model1", 42_561_346, 42_561_346), ("model2", 3_338_562, 3_338_562), ("model3", 14_086_721, 14_086_721), ("model4", 2_260_546, 2_562)],
+    [
+        ("model1", 42_561_346, 42_561_346),
+        ("model2", 3_338_562, 3_338_562),
+        ("model3", 14_086_721, 14_086_721),
+        ("model4", 2_260_546, 2_562),
+    ],
 )
 def test_parameter_counts_match_the_tutorial(key, total, trainable):
     assert count_params(create_model(key, (160, 160), 2, pretrained=False)) == (total, trainable)

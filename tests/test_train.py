@@ -38,7 +38,10 @@ def test_training_learns_and_writes_a_complete_run(tiny_data, tmp_path):
     # The saved model reloads and agrees with the history it was saved with.
     dataset = load_dataset(tiny_data, batch_size=8, seed=1)
     predictor = Predictor(run)
-    correct = [predictor.predict([path])[0].label == dataset.class_names[label] for path, label in zip(dataset.validation.paths, dataset.validation.labels)]
+    correct = [
+        predictor.predict([path])[0].label == dataset.class_names[label]
+        for path, label in zip(dataset.validation.paths, dataset.validation.labels)
+    ]
     assert np.mean(correct) == pytest.approx(run.final("val_accuracy"), abs=0.03)
 
 
@@ -54,7 +57,12 @@ def test_stop_after_current_batch_keeps_finished_epochs(tiny_data, tmp_path):
     def stop_in_third_epoch():
         return sum(1 for e in seen if e.phase == "train" and e.epoch == 3) >= 2
 
-    run = train(tiny_config(epochs=6, data=str(tiny_data)), runs_root=tmp_path / "runs", progress=seen.append, should_stop=stop_in_third_epoch)
+    run = train(
+        tiny_config(epochs=6, data=str(tiny_data)),
+        runs_root=tmp_path / "runs",
+        progress=seen.append,
+        should_stop=stop_in_third_epoch,
+    )
     assert run.state == runs.STOPPED
     assert len(run.history) == 2
     assert max(e.epoch for e in seen if e.phase == "train") == 3
@@ -135,5 +143,13 @@ def test_fine_tuning_second_stage_unfreezes_the_top_of_the_base(tiny_data, tmp_p
     trained = load_model(run)
     before = initial.get_layer("mobilenet_v2_base").layers[-1].layers
     after = trained.get_layer("mobilenet_v2_base").layers[-1].layers
-    changed = [i for i, (a, b) in enumerate(zip(before, after)) if a.weights and not all(np.allclose(x.numpy(), y.numpy()) for x, y in zip(a.trainable_weights + a.non_trainable_weights, b.trainable_weights + b.non_trainable_weights))]
+    changed = [
+        i
+        for i, (a, b) in enumerate(zip(before, after))
+        if a.weights
+        and not all(
+            np.allclose(x.numpy(), y.numpy())
+            for x, y in zip(a.trainable_weights + a.non_trainable_weights, b.trainable_weights + b.non_trainable_weights)
+        )
+    ]
     assert changed and min(changed) >= 140
