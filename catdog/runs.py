@@ -309,6 +309,8 @@ def _process_alive(pid, started) -> bool:
         return False
     try:
         process = psutil.Process(int(pid))
+        if process.status() == psutil.STATUS_ZOMBIE:  # dead, only not yet reaped by its parent
+            return False
         return started is None or abs(process.create_time() - float(started)) < 1.0
     except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
         return False

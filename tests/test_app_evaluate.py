@@ -162,3 +162,27 @@ def test_folder_upload_paths_cannot_escape(tmp_path):
     with pytest.raises(CatdogError, match="outside the folder"):
         extract_dataset_files([("pets/cats/1.jpg", b"x"), ("../../evil.jpg", b"x")], tmp_path / "uploads")
     assert not (tmp_path / "evil.jpg").exists()
+
+
+def test_three_classes_work_end_to_end(app_factory, isolated_dirs):
+    # Three classes are supported everywhere: training, evaluation, prediction and the pages
+    # (the threshold slider and ROC curve are binary-only and are left out, not broken).
+    from conftest import write_class_folders
+    from fixtures_app import png_bytes
+
+    from catdog.config import RunConfig
+    from catdog.predict import Predictor
+    from catdog.train import train
+
+    data = write_class_folders(isolated_dirs / "three", 15, class_names=("cats", "dogs", "foxes"))
+    run = train(RunConfig(model="model3", epochs=1, batch_size=8, image_size=(32, 32), data=str(data)))
+    evaluation = evaluate(run)
+    assert evaluation.confusion_matrix().shape == (3, 3) and evaluation.summary()["auc"] is None
+    (result,) = Predictor(run).predict([png_bytes(0)])
+    assert sorted(result.probabilities) == ["cats", "dogs", "foxes"]
+    for page in ("pages/evaluate.py", "pages/predict.py", "pages/runs.py"):
+        at = app_factory(data).run().switch_page(page).run()
+        assert not at.exception, (page, at.exception)
+        if page == "pages/evaluate.py":
+            assert _metrics(at)["Test accuracy"] == f"{evaluation.accuracy:.1%}"
+            assert not [slider for slider in at.slider if slider.key == "evaluate_threshold"]

@@ -10,6 +10,7 @@ import ast
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -460,6 +461,30 @@ def test_start_trains_in_a_background_process(app, app_dataset):
     assert (run.path / "progress.json").is_file()
     at.run()
     assert [frame.value for frame in at.dataframe if "val accuracy" in frame.value.columns][0]["run"].tolist() == [run.name]
+
+
+@pytest.mark.slow
+def test_a_training_killed_with_the_server_reads_as_interrupted_after_a_restart(app_factory, app_dataset):
+    # The dashboard starts trainings in their own session, so a Ctrl-C of the server leaves them
+    # running (and a new server shows them live). A restart that kills everything (a reboot, a
+    # service manager stopping the whole group) must not leave a run "running" forever.
+    from catdog import ui
+
+    launch = ui.launch_training(RunConfig(model="model3", epochs=500, batch_size=8, image_size=(32, 32)), app_dataset)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not [run for run in runs.list_runs() if run.state == runs.RUNNING and run.history]:
+        time.sleep(0.5)
+    (run,) = runs.list_runs()
+    assert run.state == runs.RUNNING
+    os.kill(launch["pid"], signal.SIGKILL)
+    ui._launched()[launch["pid"]].wait(timeout=30)
+    ui._launched.clear()  # a restarted server remembers no launches: all it has is the runs folder
+    at = app_factory(app_dataset).run().switch_page("pages/train.py").run()
+    assert not at.exception, at.exception
+    assert not [header for header in at.subheader if "Training now" in header.value]
+    table = next(frame.value for frame in at.dataframe if "state" in frame.value.columns)
+    assert table["state"].tolist() == [runs.INTERRUPTED]
+    assert not at.button(key="train_start").disabled and not at.warning
 
 
 def test_progress_file_is_throttled_but_keeps_epoch_ends(tmp_path):

@@ -112,6 +112,19 @@ def test_memory_is_measured_in_a_fresh_process(tiny_data):
     assert 0.1 < memory["peak_rss_gb"] < 8
 
 
+def test_a_child_peak_memory_is_its_own_not_its_parents():
+    # A big parent (the benchmark after the reference runs) must not inflate the child's peak.
+    import subprocess
+    import sys
+
+    ballast = bytearray(600 * 1024 * 1024)
+    ballast[::4096] = b"x" * len(ballast[::4096])  # touch every page: resident, not just reserved
+    code = "from catdog.bench import _peak_rss_mb; print(_peak_rss_mb())"
+    peak = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    del ballast
+    assert 10 < peak < 400
+
+
 def test_bench_command_prints_json(tiny_data):
     finished = run_cli(
         "bench",

@@ -77,6 +77,9 @@ def server(tmp_path_factory):
         "true",
         "--server.fileWatcherType",
         "none",
+        # 1 MB instead of the configured 200, so the test can go over the limit cheaply.
+        "--server.maxUploadSize",
+        "1",
     ]
     log = open(base / "server.log", "wb")  # noqa: SIM115  (closed at teardown)
     launched = time.monotonic()
@@ -312,3 +315,10 @@ def _walk_through_every_page(server, page, tmp_path):
     assert len(bars) == 4 and all(text.startswith(("cats: ", "dogs: ")) for text in bars), bars
     assert page.locator('[data-testid="stException"]').count() == 0
     _shot(page, "7-predict")
+
+    # A file over the upload limit is refused by the uploader itself, with its size limit.
+    (photos / "huge.jpg").write_bytes(os.urandom(1_500_000))
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(photos / "huge.jpg"))
+    page.get_by_text("or smaller.").wait_for(timeout=30_000)
+    assert "File must be" in page.locator('[data-testid="stFileUploader"]').first.inner_text()
+    assert page.locator('[data-testid="stException"]').count() == 0
