@@ -71,6 +71,12 @@ def _parser() -> argparse.ArgumentParser:
         help="Model 4: a second stage with the top of the base unfrozen (default 0: off)",
     )
     train.add_argument(
+        "--fine-tune-learning-rate",
+        type=float,
+        default=None,
+        help="the fine-tuning stage's learning rate (default: a tenth of --learning-rate)",
+    )
+    train.add_argument(
         "--fine-tune-from", type=int, default=defaults.fine_tune_from, help="first base layer to unfreeze (default 100)"
     )
     train.add_argument(
@@ -225,6 +231,7 @@ def config_from_args(args) -> RunConfig:
         early_stopping=args.early_stopping,
         fine_tune_epochs=args.fine_tune_epochs,
         fine_tune_from=args.fine_tune_from,
+        fine_tune_learning_rate=args.fine_tune_learning_rate,
         strategy=args.strategy,
         precision=args.precision,
     )

@@ -39,9 +39,11 @@ class RunConfig:
     rotation: float | None = None  # fraction of a full turn, as in keras.layers.RandomRotation
     early_stopping: int = 0  # patience in epochs; 0 = off (the tutorial has none)
     # Transfer models: a second stage with the top of the base unfrozen (TensorFlow's transfer-learning
-    # tutorial): layers from `fine_tune_from` on train at a tenth of the learning rate.
+    # tutorial): layers from `fine_tune_from` on train at `fine_tune_learning_rate`, by default a
+    # tenth of the learning rate.
     fine_tune_epochs: int = 0
     fine_tune_from: int = 100
+    fine_tune_learning_rate: float | None = None
     pretrained: bool = True  # ImageNet weights for transfer models; False = random (fast tests)
     # "auto": bfloat16 compute where measured faster at the same accuracy (Models 1-3 on a CPU
     # with Intel AMX), float32 elsewhere; or force "float32" / "mixed_bfloat16".
@@ -49,6 +51,11 @@ class RunConfig:
     # "default": TensorFlow's own placement (the GPU when there is one); "mirrored": data-parallel
     # on every GPU of the machine (tf.distribute.MirroredStrategy).
     strategy: str = "default"
+
+    @property
+    def fine_tune_rate(self) -> float:
+        """The fine-tuning stage's learning rate: as set, or a tenth of the first stage's."""
+        return self.fine_tune_learning_rate if self.fine_tune_learning_rate is not None else self.learning_rate / 10
 
     def __post_init__(self):
         # Lists come back from JSON; keep the dataclass hashable and comparable.
@@ -67,6 +74,8 @@ class RunConfig:
             raise CatdogError(f"rotation must be between 0 and 0.5 of a turn, got {self.rotation!r}.")
         if self.fine_tune_epochs < 0 or self.fine_tune_from < 0:
             raise CatdogError("fine-tuning epochs and first layer cannot be negative.")
+        if self.fine_tune_learning_rate is not None and not (0 < float(self.fine_tune_learning_rate) <= 1):
+            raise CatdogError(f"fine-tuning learning rate must be above 0 and at most 1, got {self.fine_tune_learning_rate!r}.")
         if self.early_stopping < 0:
             raise CatdogError("early stopping patience cannot be negative.")
         if self.precision not in PRECISIONS:

@@ -73,6 +73,14 @@ class Run:
         values = [entry[metric] for entry in self.history if metric in entry]
         return max(values) if values else None
 
+    @property
+    def epochs_planned(self) -> int:
+        """Epochs the run was set to train, a fine-tuning stage included."""
+        from catdog.models import MODELS
+
+        spec = MODELS.get(self.config.model)
+        return self.config.epochs + (self.config.fine_tune_epochs if spec is not None and spec.frozen_base else 0)
+
     def summary(self) -> dict:
         """A JSON-ready line for tables and the CLI."""
         return {
@@ -81,7 +89,7 @@ class Run:
             "model": self.config.model,
             "state": self.state,
             "epochs": len(self.history),
-            "epochs_planned": self.config.epochs,
+            "epochs_planned": self.epochs_planned,
             "batch_size": self.config.batch_size,
             "learning_rate": self.config.learning_rate,
             "accuracy": self.final("accuracy"),

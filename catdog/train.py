@@ -226,6 +226,8 @@ def _fit_on_images(model, config, dataset, run_dir, report, stop, started, histo
     train_ds = make_tf_dataset(dataset.train, config.image_size, config.batch_size, shuffle=True, seed=config.seed)
     validation_ds = make_tf_dataset(dataset.validation, config.image_size, config.batch_size)
     steps = math.ceil(len(dataset.train) / config.batch_size)
+    if phase == "train" and get_spec(config.model).cosine_decay:
+        compile_model(model, config.learning_rate, decay_steps=steps * config.epochs)
     history = history if history is not None else []
     # Checkpoint every epoch: a killed process still leaves its finished epochs loadable.
     callback = _RunCallback(model, config, run_dir, report, stop, started, steps, checkpoint=True, history=history, phase=phase)
@@ -246,7 +248,7 @@ def _fit_on_images(model, config, dataset, run_dir, report, stop, started, histo
 
 
 def _fine_tune(model, config, dataset, run_dir, report, stop, started, history):
-    """Second stage: unfreeze the base from layer `fine_tune_from`, train at a tenth of the rate.
+    """Second stage: unfreeze the base from layer `fine_tune_from`, train at `fine_tune_rate`.
 
     The base was called with training=False, so its BatchNorm layers stay in inference mode and
     keep their ImageNet statistics, as TensorFlow's transfer-learning tutorial requires.
@@ -257,7 +259,7 @@ def _fine_tune(model, config, dataset, run_dir, report, stop, started, history):
     base.trainable = True
     for layer in base.layers[: config.fine_tune_from]:
         layer.trainable = False
-    compile_model(model, config.learning_rate / 10)
+    compile_model(model, config.fine_tune_rate)
     runs.update_status(run_dir, fine_tune_from_epoch=len(history) + 1)
     return _fit_on_images(model, config, dataset, run_dir, report, stop, started, history=history, phase="fine-tune")
 

@@ -27,7 +27,7 @@ def live_training():
         return
     run = current.run
     spec = MODELS.get(run.config.model)
-    planned = run.config.epochs + (run.config.fine_tune_epochs if spec is not None and spec.frozen_base else 0)
+    planned = run.epochs_planned
     st.subheader(f"Training now: {spec.title if spec else run.config.model}")
     st.caption(
         f"{run.name} · batch size {run.config.batch_size} · learning rate {run.config.learning_rate:g} · {run.config.image_size[0]}×{run.config.image_size[1]} images"
@@ -135,6 +135,13 @@ def new_training(dataset) -> None:
             disabled=not spec.frozen_base,
             key="train_fine_tune_from",
         )
+        fine_tune_rate = left.selectbox(
+            "Fine-tuning learning rate",
+            [None, 1e-6, 3e-6, 1e-5, 3e-5, 1e-4, 3e-4],
+            format_func=lambda rate: "a tenth of the learning rate" if rate is None else f"{rate:g}",
+            disabled=not spec.frozen_base,
+            key="train_fine_tune_rate",
+        )
         # One widget per model, so each model starts from its own augmentation (the tutorial's).
         left, right = st.columns(2)
         flip = left.selectbox("Random flip", FLIP_MODES, index=FLIP_MODES.index(spec.flip), key=f"train_flip_{model}")
@@ -181,6 +188,7 @@ def new_training(dataset) -> None:
                 fast=bool(fast),
                 fine_tune_epochs=int(fine_tune_epochs) if spec.frozen_base else 0,
                 fine_tune_from=int(fine_tune_from),
+                fine_tune_learning_rate=fine_tune_rate,
                 flip=flip,
                 rotation=float(rotation),
                 data=str(dataset.root),

@@ -165,6 +165,32 @@ def test_uploaded_zip_is_unpacked_into_the_cache_and_used(app_factory, tmp_path)
     assert {metric.label: metric.value for metric in at.metric}["Training images"] == str(2 * 10)
 
 
+def _flat_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for index in range(12):
+            archive.writestr(f"photos/{index}.png", png_bytes(index % 2))
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "name, payload, message",
+    [
+        ("flat.zip", _flat_zip(), "class folder"),
+        ("notes.zip", b"this is not a zip archive", "not a readable zip file"),
+        ("empty.zip", b"PK\x05\x06" + bytes(18), "holds no files"),
+    ],
+)
+def test_uploaded_zips_that_are_not_datasets_get_a_message(app_factory, name, payload, message):
+    at = app_factory().run()
+    at.radio(key="data_kind").set_value("zip").run()
+    at.file_uploader(key="data_zip").upload(name, payload, "application/zip").run()
+    at.button(key="data_use_zip").click().run()
+    assert not at.exception, at.exception
+    assert message in at.error[0].value, texts(at.error)
+    assert at.session_state["dataset"] is None
+
+
 @pytest.mark.parametrize("bad_entry", ["../evil.png", "/abs/evil.png"])
 def test_uploaded_zip_escaping_its_folder_is_refused(app_factory, tmp_path, bad_entry):
     buffer = io.BytesIO()
@@ -340,7 +366,7 @@ def test_dashboard_launch_options_parse_back_to_the_same_settings(tmp_path):
 
     config = RunConfig(
         model="model4", epochs=3, batch_size=16, learning_rate=3e-4, image_size=(96, 96), seed=5, early_stopping=2,
-        fine_tune_epochs=4, fine_tune_from=120, flip="vertical", rotation=0.2, fast=False, precision="float32",
+        fine_tune_epochs=4, fine_tune_from=120, fine_tune_learning_rate=1e-5, flip="vertical", rotation=0.2, fast=False, precision="float32",
         strategy="mirrored", data=str(tmp_path),
     )  # fmt: skip
     arguments = ui.training_arguments(config, tmp_path, tmp_path / "runs")

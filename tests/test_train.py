@@ -10,6 +10,7 @@ import pytest
 from catdog import runs
 from catdog.config import CatdogError, RunConfig
 from catdog.data import load_dataset
+from catdog.models import create_model
 from catdog.predict import Predictor
 from catdog.train import train
 
@@ -94,6 +95,31 @@ def test_early_stopping_restores_best_epoch(tiny_data, tmp_path):
     labels = [predictor.predict([p])[0].label for p in dataset.validation.paths]
     accuracy = np.mean([label == dataset.class_names[y] for label, y in zip(labels, dataset.validation.labels)])
     assert accuracy == pytest.approx(best, abs=0.03)
+
+
+def test_cosine_decay_takes_the_rate_to_zero_over_the_planned_epochs(tiny_data, tmp_path, monkeypatch):
+    # Model 5 is registered with cosine decay; the tutorial's models keep a constant rate.
+    import catdog.train as training
+    from catdog.models import compile_model
+
+    schedules = []
+
+    def recording_compile(model, learning_rate, **options):
+        schedules.append((model.name, options.get("decay_steps")))
+        compile_model(model, learning_rate, **options)
+
+    monkeypatch.setattr(training, "compile_model", recording_compile)
+    train(tiny_config(model="model5", epochs=2, learning_rate=0.002, data=str(tiny_data)), runs_root=tmp_path / "a")
+    train(tiny_config(model="model3", epochs=2, learning_rate=0.002, data=str(tiny_data)), runs_root=tmp_path / "b")
+    assert schedules == [("model5", 2 * 10)]  # 80 training images in batches of 8, two epochs
+
+    model = create_model("model5", (32, 32), 2, 0.002)
+    compile_model(model, 0.002, decay_steps=20)
+    rates = []
+    for step in (0, 10, 20):
+        model.optimizer.iterations.assign(step)
+        rates.append(float(model.optimizer.learning_rate))
+    assert rates == pytest.approx([0.002, 0.001, 0.0])
 
 
 def test_frozen_base_fast_path_caches_features_and_saves_the_full_model(tiny_data, tmp_path):
