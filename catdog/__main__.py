@@ -370,9 +370,14 @@ def cmd_evaluate(args):
         f"test accuracy: {summary['test_accuracy']:.4f} (95% CI {low:.3f}-{high:.3f}, {summary['test_images']} images)",
         "confusion matrix (rows: true, columns: predicted):",
     ]
-    lines.append("  " + " ".join(f"{name:>10}" for name in summary["class_names"]))
+    width = max(10, *(len(name) for name in summary["class_names"]))
+    lines.append(" " * (width + 1) + " ".join(f"{name:>{width}}" for name in summary["class_names"]))
     for name, row in zip(summary["class_names"], summary["confusion_matrix"]):
-        lines.append(f"{name:>10} " + " ".join(f"{value:>10}" for value in row))
+        lines.append(f"{name:>{width}} " + " ".join(f"{value:>{width}}" for value in row))
+    for name, figures in summary["per_class"].items():
+        lines.append(f"{name}: precision {figures['precision']:.3f}, recall {figures['recall']:.3f}, {figures['support']} images")
+    if summary.get("auc") is not None:
+        lines.append(f"ROC AUC ({summary['class_names'][1]} as positive): {summary['auc']:.4f}")
     _emit(args, summary, lines)
 
 

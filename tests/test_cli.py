@@ -81,6 +81,11 @@ def test_evaluate_command(trained):
     assert summary["test_accuracy"] == pytest.approx((matrix[0][0] + matrix[1][1]) / 8)
     same = json.loads(run_cli("evaluate", run_dir, "--data", data, "--json").stdout.strip().splitlines()[-1])
     assert same["confusion_matrix"] == matrix
+    text = run_cli("evaluate", run_dir).stdout
+    for name in ("cats", "dogs"):
+        recall = summary["per_class"][name]["recall"]
+        assert f"{name}: precision" in text and f"recall {recall:.3f}" in text
+    assert ("ROC AUC (dogs as positive)" in text) == (summary["auc"] is not None)
 
 
 def test_predict_reports_each_image_and_fails_on_bad_ones(trained, tmp_path):
