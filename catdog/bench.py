@@ -2,12 +2,14 @@
 
     python -m catdog bench --data DIR --models model1 model4 --epochs 2 --model4-epochs 20 [--json]
 
-For each model it runs, in one process and one after the other:
+For each model it runs, one after the other:
 
 * the reference (`catdog.reference`): the tutorial as written, `image_dataset_from_directory` with
-  no cache, the tutorial's model, `fit` with its defaults;
+  no cache, the tutorial's model, `fit` with its defaults, in a fresh process with TensorFlow's
+  own settings (as a user running the tutorial has them);
 * catdog: `catdog.train.train` with the same model, epochs, batch size, image size and optimizer,
-  on its default paths (Model 4's features computed once, bfloat16 where it was measured to help).
+  on its default paths (Model 4's features computed once, oneDNN kernels on, bfloat16 where it
+  was measured to help).
 
 Both sides are timed the same way. An epoch's seconds run from the end of the previous epoch (or
 the start of the first) to the moment its validation accuracy is known, so anything done between
@@ -216,6 +218,61 @@ def machine_info() -> dict:
 
 
 def _bench_reference(key, data, epochs, image_size, batch_size, pretrained, tutorial_accuracy, say) -> dict:
+    """The reference side in a fresh process with TensorFlow's own settings.
+
+    catdog turns TensorFlow's oneDNN kernels on where TensorFlow leaves them off (see
+    catdog/__init__.py); the tutorial's code runs as a user running it would: with the
+    environment found before catdog touched it. Its progress lines come through `say`.
+    """
+    import catdog
+
+    settings = {
+        "key": key,
+        "data": None if data is None else str(data),
+        "epochs": epochs,
+        "image_size": list(image_size),
+        "batch_size": batch_size,
+        "pretrained": pretrained,
+        "tutorial_accuracy": tutorial_accuracy,
+        "onednn": catdog.ONEDNN_SETTING_FOUND,
+    }
+    code = f"import json, catdog.bench as b; print('RESULT ' + json.dumps(b._reference_child({settings!r})), flush=True)"
+    result = None
+    with tempfile.TemporaryFile() as errors:
+        with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=errors, text=True) as child:
+            for line in child.stdout:
+                if line.startswith("RESULT "):
+                    result = json.loads(line[len("RESULT ") :])
+                elif line.startswith("[bench]"):
+                    say(line.rstrip("\n"))
+        if child.returncode != 0 or result is None:
+            errors.seek(0)
+            last = errors.read().decode(errors="replace").strip().splitlines()[-1:]
+            raise CatdogError(f"the reference run of {key} failed: {last or child.returncode}")
+    return result
+
+
+def _reference_child(settings: dict) -> dict:
+    if settings["onednn"] is None:
+        os.environ.pop("TF_ENABLE_ONEDNN_OPTS", None)
+    else:
+        os.environ["TF_ENABLE_ONEDNN_OPTS"] = settings["onednn"]
+    assert "tensorflow" not in sys.modules  # the setting is read when TensorFlow loads
+    summary = _train_reference(
+        settings["key"],
+        settings["data"],
+        settings["epochs"],
+        tuple(settings["image_size"]),
+        settings["batch_size"],
+        settings["pretrained"],
+        settings["tutorial_accuracy"],
+        lambda line: print(line, flush=True),
+    )
+    summary["tf_enable_onednn_opts"] = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
+    return summary
+
+
+def _train_reference(key, data, epochs, image_size, batch_size, pretrained, tutorial_accuracy, say) -> dict:
     from catdog import reference
 
     ends = []
@@ -262,6 +319,7 @@ def _bench_catdog(config: RunConfig, dataset, load_seconds, runs_root, tutorial_
         load_seconds=round(load_seconds, 3),
         fast_path=run.status.get("fast_path"),
         precision=run.status.get("precision"),
+        tf_enable_onednn_opts=os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
         feature_seconds=_round(run.status.get("feature_seconds")),
         run_dir=str(run.path),
     )
@@ -520,6 +578,8 @@ def format_report(report: dict) -> str:
     def side_line(key, name, side, tutorial):
         reach = side["seconds_to_accuracy"]
         notes = []
+        onednn = side.get("tf_enable_onednn_opts")
+        notes.append("TensorFlow's default oneDNN setting" if onednn is None else f"TF_ENABLE_ONEDNN_OPTS={onednn}")
         if side.get("precision"):
             notes.append(side["precision"])
         if side.get("fast_path"):

@@ -69,6 +69,12 @@ def test_bench_times_both_sides_and_tabulates_them(tiny_data):
         assert ratios["seconds_per_epoch_speedup"] > 0
     assert rows["model4"]["catdog"]["fast_path"] and rows["model4"]["catdog"]["second_run_total_seconds"] > 0
     assert rows["model1"]["catdog"]["precision"] in ("float32", "mixed_bfloat16")
+    # The tutorial's code runs with TensorFlow's own oneDNN setting (a fresh process), catdog with its own.
+    import catdog
+
+    for row in rows.values():
+        assert row["reference"]["tf_enable_onednn_opts"] == catdog.ONEDNN_SETTING_FOUND
+        assert row["catdog"]["tf_enable_onednn_opts"] == (catdog.ONEDNN_SETTING_FOUND or "1")
     assert set(rows["model4"]["catdog"]["seconds_to_accuracy"]) == {"0.9827", "0.9700"}
     assert {"one_500x375_jpeg", "one_12mp_jpeg", "batch_of_32_photos"} <= set(report["prediction"])
     assert report["prediction"]["one_500x375_jpeg"]["median_ms"] > 0

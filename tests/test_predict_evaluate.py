@@ -87,6 +87,33 @@ def test_runs_that_are_not_runs_are_refused(tmp_path):
         runs.load_run(tmp_path)
 
 
+def test_a_model_file_carrying_code_is_refused_by_safe_mode(tiny_run, tmp_path):
+    """A run folder whose model.keras holds a Lambda layer (arbitrary Python) is not loaded."""
+    import shutil
+
+    import keras
+
+    run, _ = tiny_run
+    planted = tmp_path / run.path.name
+    shutil.copytree(run.path, planted)
+    inputs = keras.Input((32, 32, 3))
+    outputs = keras.layers.Lambda(lambda x: x * 2.0)(keras.layers.GlobalAveragePooling2D()(inputs))
+    keras.Model(inputs, outputs).save(planted / runs.MODEL_FILE)
+    with pytest.raises(CatdogError, match="cannot be loaded.*delete the run"):
+        runs.load_model(runs.load_run(planted))
+    assert runs.load_model(run) is not None  # the real run still loads
+
+
+def test_streamlit_keeps_xsrf_protection_on_and_usage_statistics_off():
+    import tomllib
+    from conftest import REPO
+
+    settings = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
+    assert settings["server"]["enableXsrfProtection"] is True
+    assert settings["browser"]["gatherUsageStats"] is False
+    assert "authentication" in (REPO / "README.md").read_text().lower()
+
+
 def test_roc_auc_and_threshold():
     evaluation = Evaluation(
         class_names=("cats", "dogs"),

@@ -182,10 +182,16 @@ def test_fine_tuning_second_stage_unfreezes_the_top_of_the_base(tiny_data, tmp_p
     # Exactly the layers from 140 on train, BatchNorm excepted (random weights saturate ReLU6 in
     # inference-mode BatchNorm, so whether they moved is not a test here; the real weights are).
     unfrozen = [index for index, layer in enumerate(after) if layer.trainable_weights]
-    expected = [i for i, layer in enumerate(after) if i >= 140 and layer.weights and not isinstance(layer, keras.layers.BatchNormalization)]
+    expected = [
+        i
+        for i, layer in enumerate(after)
+        if i >= 140 and layer.weights and not isinstance(layer, keras.layers.BatchNormalization)
+    ]
     assert unfrozen == expected and expected
     # BatchNorm stayed in inference mode: its moving statistics are those it started with.
     normalizations = [(a, b) for a, b in zip(before, after) if isinstance(a, keras.layers.BatchNormalization)]
     assert normalizations and all(
-        np.allclose(x.numpy(), y.numpy()) for a, b in normalizations for x, y in zip(a.non_trainable_weights, b.non_trainable_weights)
+        np.allclose(x.numpy(), y.numpy())
+        for a, b in normalizations
+        for x, y in zip(a.non_trainable_weights, b.non_trainable_weights)
     )
