@@ -187,14 +187,21 @@ def read_progress(run_dir: str | Path) -> dict | None:
     return value if isinstance(value, dict) else None
 
 
-def save_model(run_dir: Path, model) -> None:
-    """Save `model` as the run's model.keras via a temporary file and a rename."""
+def save_model(run_dir: Path, model, durable: bool = True) -> None:
+    """Save `model` as the run's model.keras via a temporary file and a rename.
+
+    The rename makes the file whole or absent whatever happens to the process. `durable` also
+    waits until the bytes are on the disk (power cuts); training skips that wait for its epoch
+    checkpoints, because on a throttled cloud disk it stalled training for tens of seconds an
+    epoch, and syncs once at the end (`sync_model`).
+    """
     target = Path(run_dir) / MODEL_FILE
     temporary = target.with_name(f".tmp-{os.getpid()}-{MODEL_FILE}")  # Keras wants the .keras suffix
     try:
         model.save(temporary)
-        with open(temporary, "rb") as handle:
-            os.fsync(handle.fileno())
+        if durable:
+            with open(temporary, "rb") as handle:
+                os.fsync(handle.fileno())
         os.replace(temporary, target)
     except OSError as error:
         temporary.unlink(missing_ok=True)
@@ -204,6 +211,12 @@ def save_model(run_dir: Path, model) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def sync_model(run_dir: Path) -> None:
+    """Wait until the run's model file is on the disk."""
+    with open(Path(run_dir) / MODEL_FILE, "rb") as handle:
+        os.fsync(handle.fileno())
 
 
 def save_evaluation(run: Run, summary: dict) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 
+import h5py
 import numpy as np
 import pytest
 
@@ -44,6 +47,11 @@ def test_training_learns_and_writes_a_complete_run(tiny_data, tmp_path):
         for path, label in zip(dataset.validation.paths, dataset.validation.labels)
     ]
     assert np.mean(correct) == pytest.approx(run.final("val_accuracy"), abs=0.03)
+    # Layers and weights only: the optimizer's state (twice the weights for Adam) is not saved.
+    with zipfile.ZipFile(run.path / runs.MODEL_FILE) as archive, archive.open("model.weights.h5") as raw:
+        with h5py.File(io.BytesIO(raw.read())) as weights:
+            assert set(weights) == {"layers", "vars"}
+            assert "optimizer" not in weights and len(weights["layers"]) > 0
 
 
 def test_same_seed_same_result(tiny_data, tmp_path):
