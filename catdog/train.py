@@ -31,7 +31,7 @@ import numpy as np
 
 from catdog import runs
 from catdog.config import CatdogError, RunConfig, cache_dir
-from catdog.data import Dataset, Split, load_dataset, make_tf_dataset
+from catdog.data import Dataset, Split, load_dataset, make_tf_dataset, without_autotuning
 from catdog.models import compile_model, create_model, get_spec, split_frozen, training_precision
 
 
@@ -287,7 +287,7 @@ def _fit_on_features(model, config, dataset, run_dir, report, stop, started):
     # A batch of the head is ~0.1 ms of arithmetic and ~2 ms of Python per step: run the whole
     # epoch in one graph call (0.2 s -> 0.05 s an epoch); progress and stop then come per epoch.
     compile_model(head, config.learning_rate, steps_per_execution=steps)
-    train_ds = (
+    train_ds = without_autotuning(
         tf.data.Dataset.from_tensor_slices((train_features, labels))
         .shuffle(len(labels), seed=config.seed, reshuffle_each_iteration=True)
         .batch(config.batch_size)
@@ -299,7 +299,7 @@ def _fit_on_features(model, config, dataset, run_dir, report, stop, started):
                 y,
             )
         )
-        .prefetch(tf.data.AUTOTUNE)
+        .prefetch(2)
     )
     validation = (validation_features, np.asarray(dataset.validation.labels, np.int32))
     callback = _RunCallback(head, config, run_dir, report, stop, started, steps, checkpoint=False)

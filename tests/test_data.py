@@ -54,6 +54,8 @@ def test_test_split_is_fixed_by_seed(tiny_data):
     passes = [np.concatenate([labels.numpy() for _, labels in pipeline]) for _ in range(2)]
     np.testing.assert_array_equal(passes[0], passes[1])
     np.testing.assert_array_equal(passes[0], first.test.labels)
+    # No autotuning thread: deleting its iterator (Keras does, after every validation pass) stalled epochs.
+    assert pipeline.options().autotune.enabled is False
 
 
 def test_single_folder_is_split_with_fixed_seed(tmp_path):
