@@ -8,6 +8,7 @@
     python -m catdog runs [--runs-dir DIR] [--json]
     python -m catdog evaluate RUN_DIR [--data DIR] [--json]
     python -m catdog predict RUN_DIR IMAGE... [--json]
+    python -m catdog export RUN_DIR [--format tflite|keras] [--output FILE] [--json]
 
 Mistakes (a wrong path, an unknown model, --epochs 0) end with one line on stderr and exit 2.
 """
@@ -18,6 +19,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 import catdog  # noqa: F401  (sets TensorFlow's logging before anything imports it)
 from catdog.config import PRECISIONS, STRATEGIES, CatdogError, RunConfig
@@ -145,6 +147,15 @@ def _parser() -> argparse.ArgumentParser:
     _data_option(evaluate)
     _json_option(evaluate)
     evaluate.set_defaults(command=cmd_evaluate)
+
+    export = commands.add_parser("export", help="write a run's model as .keras, or as TensorFlow Lite with labels.txt")
+    export.add_argument("run_dir")
+    export.add_argument(
+        "--format", choices=("keras", "tflite"), default="tflite", help="tflite: a zip of model.tflite, labels.txt, catdog.json"
+    )
+    export.add_argument("--output", default=None, help="file to write (default: <run name>.keras or <run name>-tflite.zip here)")
+    _json_option(export)
+    export.set_defaults(command=cmd_export)
 
     predict = commands.add_parser("predict", help="classify images with a run")
     predict.add_argument("run_dir")
@@ -379,6 +390,26 @@ def cmd_evaluate(args):
     if summary.get("auc") is not None:
         lines.append(f"ROC AUC ({summary['class_names'][1]} as positive): {summary['auc']:.4f}")
     _emit(args, summary, lines)
+
+
+def cmd_export(args):
+    from catdog import export
+    from catdog.config import write_bytes_atomic
+    from catdog.runs import load_run
+
+    run = load_run(args.run_dir)
+    default = f"{run.name}.keras" if args.format == "keras" else f"{run.name}-tflite.zip"
+    output = Path(args.output or default).expanduser()
+    if not output.parent.is_dir():
+        raise CatdogError(f"folder {output.parent} does not exist; create it or choose another --output.")
+    payload = export.keras_bytes(run) if args.format == "keras" else export.tflite_bundle(run)
+    write_bytes_atomic(output, payload)
+    _emit(
+        args,
+        {"path": str(output), "format": args.format, "bytes": len(payload)},
+        [f"wrote {output} ({len(payload) / 1e6:.1f} MB)"],
+    )
+    return 0
 
 
 def cmd_predict(args):

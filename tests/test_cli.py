@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from conftest import run_cli
@@ -86,6 +87,24 @@ def test_evaluate_command(trained):
         recall = summary["per_class"][name]["recall"]
         assert f"{name}: precision" in text and f"recall {recall:.3f}" in text
     assert ("ROC AUC (dogs as positive)" in text) == (summary["auc"] is not None)
+
+
+def test_export_writes_keras_and_tflite_files(trained, tmp_path):
+    import zipfile
+
+    _, _, result = trained
+    run_dir = json.loads(result.stdout.strip().splitlines()[-1])["run_dir"]
+    bundle = tmp_path / "phone.zip"
+    written = json.loads(run_cli("export", run_dir, "--output", bundle, "--json").stdout.strip().splitlines()[-1])
+    assert written == {"path": str(bundle), "format": "tflite", "bytes": bundle.stat().st_size}
+    with zipfile.ZipFile(bundle) as archive:
+        assert archive.read("labels.txt").decode() == "cats\ndogs\n"
+        assert archive.getinfo("model.tflite").file_size > 1000
+    copy = tmp_path / "model.keras"
+    assert run_cli("export", run_dir, "--format", "keras", "--output", copy).returncode == 0
+    assert copy.read_bytes() == (Path(run_dir) / "model.keras").read_bytes()
+    refused = run_cli("export", run_dir, "--output", tmp_path / "no" / "such" / "folder.zip")
+    assert refused.returncode == 2 and "does not exist" in refused.stderr and "Traceback" not in refused.stderr
 
 
 def test_predict_reports_each_image_and_fails_on_bad_ones(trained, tmp_path):
