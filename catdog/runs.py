@@ -192,8 +192,7 @@ def save_model(run_dir: Path, model, durable: bool = True) -> None:
 
     The rename makes the file whole or absent whatever happens to the process. `durable` also
     waits until the bytes are on the disk (power cuts); training skips that wait for its epoch
-    checkpoints, because on a throttled cloud disk it stalled training for tens of seconds an
-    epoch, and syncs once at the end (`sync_model`).
+    checkpoints, which the next epoch replaces anyway, and syncs once at the end (`sync_model`).
     """
     target = Path(run_dir) / MODEL_FILE
     temporary = target.with_name(f".tmp-{os.getpid()}-{MODEL_FILE}")  # Keras wants the .keras suffix
