@@ -496,6 +496,11 @@ def test_a_training_killed_with_the_server_reads_as_interrupted_after_a_restart(
     # service manager stopping the whole group) must not leave a run "running" forever.
     from catdog import ui
 
+    for process in ui._launched().values():  # earlier tests' trainings, maybe still exiting on a busy machine
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=30)
+    ui._launched().clear()
     launch = ui.launch_training(RunConfig(model="model3", epochs=500, batch_size=8, image_size=(32, 32)), app_dataset)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and not [run for run in runs.list_runs() if run.state == runs.RUNNING and run.history]:
