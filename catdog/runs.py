@@ -199,8 +199,7 @@ def save_model(run_dir: Path, model, durable: bool = True) -> None:
     try:
         model.save(temporary)
         if durable:
-            with open(temporary, "rb") as handle:
-                os.fsync(handle.fileno())
+            _fsync(temporary)
         os.replace(temporary, target)
     except OSError as error:
         temporary.unlink(missing_ok=True)
@@ -214,7 +213,11 @@ def save_model(run_dir: Path, model, durable: bool = True) -> None:
 
 def sync_model(run_dir: Path) -> None:
     """Wait until the run's model file is on the disk."""
-    with open(Path(run_dir) / MODEL_FILE, "rb") as handle:
+    _fsync(Path(run_dir) / MODEL_FILE)
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as handle:
         os.fsync(handle.fileno())
 
 
