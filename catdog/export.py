@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 import zipfile
-from pathlib import Path
 
-from catdog import runs
+import numpy as np
+
+from catdog import lite, runs
 
 
 def keras_bytes(run: runs.Run) -> bytes:
@@ -23,11 +22,7 @@ def keras_bytes(run: runs.Run) -> bytes:
 
 def tflite_bytes(run: runs.Run, model=None) -> bytes:
     """The run's model converted to TensorFlow Lite (float32)."""
-    model = model if model is not None else runs.load_model(run)
-    with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, "model.tflite")
-        model.export(path, format="litert", verbose=False)
-        return Path(path).read_bytes()
+    return lite.convert(model if model is not None else runs.load_model(run))
 
 
 def labels_text(run: runs.Run) -> str:
@@ -55,19 +50,10 @@ def tflite_bundle(run: runs.Run, model=None) -> bytes:
     return buffer.getvalue()
 
 
-def tflite_probabilities(tflite_model: bytes, images) -> np.ndarray:  # noqa: F821
+def tflite_probabilities(tflite_model: bytes, images) -> np.ndarray:
     """Class probabilities from a TFLite model for uint8 images (what a phone app would compute)."""
-    import numpy as np
-    import tensorflow as tf
-
     from catdog.predict import probabilities
 
-    interpreter = tf.lite.Interpreter(model_content=tflite_model)
-    interpreter.allocate_tensors()
-    source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    outputs = []
-    for image in np.asarray(images, np.float32):
-        interpreter.set_tensor(source["index"], image[None])
-        interpreter.invoke()
-        outputs.append(interpreter.get_tensor(target["index"])[0])
-    return probabilities(np.stack(outputs))
+    forward = lite.LiteModel(tflite_model)
+    # One image at a time, the shape a phone app feeds the exported model.
+    return probabilities(np.concatenate([forward(image[None]) for image in np.asarray(images, np.float32)]))

@@ -9,11 +9,12 @@ Images go through `catdog.data.load_image`, the same decode and resize as traini
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from pathlib import Path
 
 import numpy as np
 
-from catdog import runs
+from catdog import lite, runs
 from catdog.config import CatdogError
 from catdog.data import load_image
 
@@ -44,7 +45,13 @@ def probabilities(outputs: np.ndarray) -> np.ndarray:
 
 
 class Predictor:
-    """A loaded run, ready to classify images (inference only; safe to share between threads)."""
+    """A loaded run, ready to classify images (inference only; safe to share between threads).
+
+    Predictions run on TensorFlow, or on LiteRT once `use_litert()` has converted the model (on
+    a CPU-only machine: about a third of TensorFlow's time for one photo with Model 4, see
+    `catdog.lite`). A conversion made earlier for the same model file is picked up at load.
+    `model` stays the Keras model, for Grad-CAM and evaluation.
+    """
 
     def __init__(self, run: runs.Run):
         import tensorflow as tf
@@ -54,11 +61,39 @@ class Predictor:
         self.class_names = run.class_names
         self.image_size = tuple(run.config.image_size)
         # One traced graph for every batch size: far less overhead per call than model.predict.
-        self._forward = tf.function(
+        self._tensorflow = tf.function(
             lambda images: self.model(images, training=False),
             input_signature=[tf.TensorSpec((None, *self.image_size, 3), tf.float32)],
             reduce_retracing=True,
         )
+        self._litert = None
+        if lite.available() and lite.cached_path(self._litert_key()).is_file():
+            self.use_litert()
+
+    @property
+    def engine(self) -> str:
+        """Which engine predicts now: "LiteRT" or "TensorFlow"."""
+        return "LiteRT" if self._litert is not None else "TensorFlow"
+
+    def use_litert(self) -> bool:
+        """Predict with LiteRT from now on, converting the model once (~15-20 s on a laptop CPU,
+        then cached on disk). Returns False, changing nothing, where LiteRT is not the faster
+        engine (a GPU is visible, or `CATDOG_LITERT=0`) or the model does not convert."""
+        if self._litert is not None:
+            return True
+        if not lite.available():
+            return False
+        try:
+            self._litert = lite.LiteModel(lite.cached_conversion(self.model, self._litert_key()))
+        except Exception:  # noqa: BLE001 - any converter failure leaves TensorFlow predicting
+            return False
+        return True
+
+    def _litert_key(self) -> str:
+        model_file = self.run.path / runs.MODEL_FILE
+        stat = model_file.stat()
+        stamp = f"{model_file.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}"
+        return "model-" + hashlib.sha256(stamp.encode()).hexdigest()[:32]
 
     @classmethod
     def from_run(cls, run_dir: str | Path) -> Predictor:
@@ -70,7 +105,8 @@ class Predictor:
         images = np.asarray(images, np.float32)
         if images.ndim == 3:
             images = images[None]
-        return probabilities(self._forward(images).numpy())
+        litert = self._litert  # set once by another thread at most; read it once
+        return probabilities(litert(images) if litert is not None else self._tensorflow(images).numpy())
 
     def predict(self, sources, names=None) -> list[Prediction]:
         """Classify each source; an unreadable one gets an `error` and the rest still work.

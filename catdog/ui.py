@@ -23,6 +23,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -306,7 +307,20 @@ def _predictor(run_path: str, model_stamp: int):
     # Shared by all sessions: inference only, never modified.
     from catdog.predict import Predictor
 
-    return Predictor(runs.load_run(run_path))
+    predictor = Predictor(runs.load_run(run_path))
+    # Switch to LiteRT (faster on a CPU) once its one conversion is done, without making the
+    # first predictions wait for it; it is cached, so later loads of this model start on LiteRT.
+    threading.Thread(target=predictor.use_litert, name="catdog-litert", daemon=True).start()
+    return predictor
+
+
+def engine_note(predictor) -> str:
+    """Which engine made the predictions shown, and whether a faster one is on its way."""
+    from catdog import lite
+
+    if predictor.engine == "TensorFlow" and lite.available():
+        return "Predicted with TensorFlow; LiteRT (faster on this CPU) takes over once its one-time conversion is done."
+    return f"Predicted with {predictor.engine}."
 
 
 def classify(predictor, files) -> list[tuple[str, bytes, object]]:
@@ -703,6 +717,8 @@ def speed_notes(run: runs.Run) -> list[str]:
     notes = []
     if run.status.get("fast_path"):
         notes.append(f"fast path: {run.status['fast_path']}")
+    if run.status.get("feature_engine"):
+        notes.append(f"frozen features computed with {run.status['feature_engine']}")
     if run.status.get("precision") and run.status["precision"] != "float32":
         notes.append(f"{run.status['precision']} arithmetic (saved in float32)")
     if run.status.get("replicas", 1) > 1:

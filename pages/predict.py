@@ -38,7 +38,9 @@ if not files:
 
 explain = st.toggle("Explain with Grad-CAM (where the model looked)", key="predict_gradcam")
 with ui.reported_errors():
-    results = ui.classify(ui.predictor_for(run), files)
+    predictor = ui.predictor_for(run)
+    results = ui.classify(predictor, files)
+    st.caption(ui.engine_note(predictor))
     for file_name, payload, prediction in results:
         with st.container(border=True):
             left, right = st.columns([1, 2])

@@ -64,7 +64,19 @@ def isolated_dirs(tmp_path, monkeypatch):
     monkeypatch.setenv("CATDOG_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("CATDOG_DATA_ROOT", str(tmp_path))
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    # A LiteRT conversion costs ~15 s of CPU per model: tests that exercise it ask for `litert`.
+    monkeypatch.setenv("CATDOG_LITERT", "0")
     return tmp_path
+
+
+@pytest.fixture
+def litert(monkeypatch):
+    """LiteRT on, as on a user's CPU-only machine (skips where a GPU makes TensorFlow the engine)."""
+    from catdog import lite
+
+    monkeypatch.setenv("CATDOG_LITERT", "1")
+    if not lite.available():
+        pytest.skip("LiteRT is not the engine here (a GPU is visible or ai-edge-litert is missing)")
 
 
 @pytest.fixture

@@ -86,6 +86,7 @@ def test_predict_page_explains_with_grad_cam(app, trained_run):
     at.toggle(key="predict_gradcam").set_value(True).run()
     assert not at.exception, at.exception
     assert len(at.image) == before + 1 and "Grad-CAM" in at.image[-1].captions[0]
+    assert "Predicted with TensorFlow." in [caption.value for caption in at.caption]  # the tests turn LiteRT off
 
 
 def test_augmentation_page_sweeps_rotation_with_a_trained_model(app, trained_run):

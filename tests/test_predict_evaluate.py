@@ -180,3 +180,37 @@ def test_tflite_export_matches_keras(tiny_run):
     with zipfile.ZipFile(io.BytesIO(tflite_bundle(run))) as bundle:
         assert bundle.read("labels.txt").decode() == "cats\ndogs\n"
         assert {"model.tflite", "catdog.json"} <= set(bundle.namelist())
+
+
+def test_litert_predicts_like_tensorflow_and_its_conversion_is_reused(tiny_run, litert, monkeypatch):
+    import os
+
+    from catdog import lite
+
+    run, data = tiny_run
+    paths = sorted(str(p) for p in (data / "validation").rglob("*.jpg"))[:6]
+    predictor = Predictor(run)
+    assert predictor.engine == "TensorFlow"  # nothing converted yet
+    on_tensorflow = predictor.predict(paths)
+    assert predictor.use_litert() and predictor.engine == "LiteRT"
+    # Batch sizes change between calls: the interpreter is resized each time.
+    on_litert = predictor.predict(paths) + predictor.predict(paths[:1])
+    for expected, got in zip(on_tensorflow + on_tensorflow[:1], on_litert, strict=True):
+        assert got.label == expected.label
+        assert got.probabilities == pytest.approx(expected.probabilities, abs=1e-4)
+
+    converted = []
+    monkeypatch.setattr(lite, "convert", lambda model: converted.append(model) or b"")
+    assert Predictor(run).engine == "LiteRT" and converted == []  # the cached conversion, at load
+    model_file = run.path / runs.MODEL_FILE
+    stat = model_file.stat()
+    try:
+        os.utime(model_file, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # the model saved again
+        assert Predictor(run).engine == "TensorFlow"
+    finally:
+        os.utime(model_file, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def test_litert_is_not_used_when_turned_off(tiny_run):
+    predictor = Predictor(tiny_run[0])  # the tests' default: CATDOG_LITERT=0
+    assert predictor.use_litert() is False and predictor.engine == "TensorFlow"

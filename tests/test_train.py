@@ -150,6 +150,30 @@ def test_frozen_base_fast_path_caches_features_and_saves_the_full_model(tiny_dat
     assert again.final("val_accuracy") == pytest.approx(run.final("val_accuracy"), abs=1e-6)
 
 
+def test_frozen_features_on_litert_match_tensorflow(tiny_data, tmp_path, litert, monkeypatch):
+    config = tiny_config(model="model4", epochs=1, data=str(tiny_data))
+
+    def features_by_split(cache):
+        return {np.load(path).shape[0]: np.load(path) for path in (cache / "features").glob("*.npy")}
+
+    monkeypatch.setenv("CATDOG_CACHE_DIR", str(tmp_path / "cache-litert"))
+    on_litert = train(config, runs_root=tmp_path / "runs")
+    assert on_litert.status["feature_engine"] == "LiteRT"
+    assert len(list((tmp_path / "cache-litert" / "litert").glob("*.tflite"))) == 1  # converted once, for both splits
+    monkeypatch.setenv("CATDOG_LITERT", "0")
+    monkeypatch.setenv("CATDOG_CACHE_DIR", str(tmp_path / "cache-tensorflow"))
+    on_tensorflow = train(config, runs_root=tmp_path / "runs")
+    assert on_tensorflow.status["feature_engine"] == "TensorFlow"
+    litert_features, tensorflow_features = (
+        features_by_split(tmp_path / "cache-litert"),
+        features_by_split(tmp_path / "cache-tensorflow"),
+    )
+    assert sorted(litert_features) == sorted(tensorflow_features) and len(litert_features) == 2  # training, validation
+    for count, expected in tensorflow_features.items():
+        assert np.abs(expected).max() > 0
+        np.testing.assert_allclose(litert_features[count], expected, atol=1e-4 * np.abs(expected).max())
+
+
 def test_killed_run_reads_as_interrupted(tiny_data, tmp_path):
     run = train(tiny_config(epochs=1, data=str(tiny_data)), runs_root=tmp_path / "runs")
     runs.update_status(run.path, state=runs.RUNNING, pid=2**22 + 12345)  # a process that is gone
