@@ -269,6 +269,8 @@ def cmd_train(args):
                 f"val_loss {logs.get('val_loss', float('nan')):.4f}  val_accuracy {logs.get('val_accuracy', float('nan')):.4f}  {logs.get('seconds', 0):.1f}s",
                 flush=True,
             )
+        elif event.phase == "features" and not event.batches:  # a one-time step, e.g. the LiteRT conversion
+            print(f"{event.message}…", flush=True)
         elif event.phase in ("train", "features", "data") and interactive and time.monotonic() - last_line[0] > 0.2:
             last_line[0] = time.monotonic()
             eta = f"  ETA {event.eta:.0f}s" if event.eta is not None else ""

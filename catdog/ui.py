@@ -481,6 +481,8 @@ def progress_summary(run: runs.Run) -> tuple[float, str]:
         return min(max(fraction, 0.0), 1.0), f"Epoch {epoch} of {epochs} · batch {batch} of {batches}{left}"
     if phase == "features" and batches:
         return batch / batches, f"{progress.get('message') or 'computing features'}: batch {batch} of {batches}{left}"
+    if phase == "features":  # a step without batches, e.g. the one-time LiteRT conversion
+        return 0.0, f"{progress.get('message') or 'preparing the features'}…"
     if phase == "epoch":
         return min(epoch / epochs, 1.0), f"Epoch {epoch} of {epochs} finished"
     finished = len(run.history)

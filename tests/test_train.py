@@ -157,8 +157,17 @@ def test_frozen_features_on_litert_match_tensorflow(tiny_data, tmp_path, litert,
         return {np.load(path).shape[0]: np.load(path) for path in (cache / "features").glob("*.npy")}
 
     monkeypatch.setenv("CATDOG_CACHE_DIR", str(tmp_path / "cache-litert"))
-    on_litert = train(config, runs_root=tmp_path / "runs")
+    events = []
+    on_litert = train(config, runs_root=tmp_path / "runs", progress=events.append)
     assert on_litert.status["feature_engine"] == "LiteRT"
+    # The one-time conversion is announced before the first batch of features, and shown as such.
+    phases = [(event.phase, event.batches) for event in events if event.phase == "features"]
+    assert phases[0] == ("features", 0) and "LiteRT" in events[[e.phase for e in events].index("features")].message
+    from catdog import ui
+
+    conversion = next(event for event in events if event.phase == "features")
+    runs.write_progress(on_litert.path, conversion)
+    assert ui.progress_summary(on_litert) == (0.0, f"{conversion.message}…")
     assert len(list((tmp_path / "cache-litert" / "litert").glob("*.tflite"))) == 1  # converted once, for both splits
     monkeypatch.setenv("CATDOG_LITERT", "0")
     monkeypatch.setenv("CATDOG_CACHE_DIR", str(tmp_path / "cache-tensorflow"))
