@@ -76,7 +76,7 @@ class Predictor:
         return "LiteRT" if self._litert is not None else "TensorFlow"
 
     def use_litert(self) -> bool:
-        """Predict with LiteRT from now on, converting the model once (~15-20 s on a laptop CPU,
+        """Predict with LiteRT from now on, converting the model once (a few seconds on a laptop CPU,
         then cached on disk). Returns False, changing nothing, where LiteRT is not the faster
         engine (a GPU is visible, or `CATDOG_LITERT=0`) or the model does not convert."""
         if self._litert is not None:

@@ -64,7 +64,7 @@ def isolated_dirs(tmp_path, monkeypatch):
     monkeypatch.setenv("CATDOG_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("CATDOG_DATA_ROOT", str(tmp_path))
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    # A LiteRT conversion costs ~15 s of CPU per model: tests that exercise it ask for `litert`.
+    # LiteRT conversions cost seconds of CPU per model: tests that exercise them ask for `litert`.
     monkeypatch.setenv("CATDOG_LITERT", "0")
     return tmp_path
 

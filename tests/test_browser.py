@@ -64,6 +64,7 @@ def server(tmp_path_factory):
         "CATDOG_DATA_ROOT": str(base / "data"),
         "CATDOG_CACHE_DIR": str(base / "cache"),
         "KERAS_HOME": str(base / "keras"),
+        "CATDOG_LITERT": "1",  # a user's default (the other tests turn it off)
     }
     command = [
         sys.executable,
@@ -311,6 +312,7 @@ def _walk_through_every_page(server, page, tmp_path):
     page.get_by_role("heading", name="cats", exact=True).wait_for(timeout=SLOW)
     page.get_by_role("heading", name="dogs", exact=True).wait_for()
     page.get_by_text("notes.jpg: not an image catdog can read").wait_for()
+    page.get_by_text("Predicted with").wait_for()  # the engine is named (LiteRT once converted)
     bars = page.locator('[data-testid="stProgress"]').all_inner_texts()
     assert len(bars) == 4 and all(text.startswith(("cats: ", "dogs: ")) for text in bars), bars
     assert page.locator('[data-testid="stException"]').count() == 0
