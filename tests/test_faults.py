@@ -55,9 +55,16 @@ def test_sigkill_at_random_moments_never_leaves_a_broken_run(tmp_path):
     ]
     rng = random.Random(7)
     outcomes = []
-    for _ in range(20):
+    for attempt in range(20):
+        before = set(root.iterdir()) if root.exists() else set()
         process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(2.5, 9.0))  # start-up takes ~3 s; training ~2-4 s more
+        if attempt % 2:
+            time.sleep(rng.uniform(0.5, 9.0))  # any moment: start-up, run creation, training, saving
+        else:
+            # Every other kill lands once this training is under way, however slow the machine
+            # is today (start-up alone is ~3 s on a quiet 2-core one, much more on a busy one).
+            _wait_for_progress(root, before, process)
+            time.sleep(rng.uniform(0.0, 1.5))
         process.send_signal(signal.SIGKILL)
         process.wait()
         outcomes.append(process.returncode)
@@ -79,6 +86,16 @@ def test_sigkill_at_random_moments_never_leaves_a_broken_run(tmp_path):
         train(RunConfig(model="model1", epochs=1, batch_size=8, image_size=(32, 32), data=str(data)), runs_root=root).state
         == runs.FINISHED
     )
+
+
+def _wait_for_progress(root, before, process, timeout=120.0):
+    """Until the process's new run has written progress (or the process has ended)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        current = set(root.iterdir()) if root.exists() else set()
+        if any((path / runs.PROGRESS_FILE).exists() for path in current - before if path.is_dir()):
+            return
+        time.sleep(0.05)
 
 
 def _dashboard_lists(listed):
