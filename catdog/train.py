@@ -345,7 +345,6 @@ def cached_features(
     modification time), the image size, the flips and a hash of the frozen weights, so a second
     run on the same data starts in seconds.
     """
-
     key = _feature_key(features, split, config, flips)
     path = cache_dir() / "features" / f"{key}.npy"
     if path.is_file():
