@@ -16,12 +16,13 @@ the start of the first) to the moment its validation accuracy is known, so anyth
 epochs (catdog's per-epoch checkpoint) is counted. Total wall time runs from loading the data to
 the end of training, including building the model and, for catdog, checking every image and
 computing Model 4's features; catdog's feature cache (and its LiteRT conversion of the frozen
-base) starts empty unless `--warm-cache`. The
-time to an accuracy is the total wall time at the end of the first epoch that reached it.
+base) starts empty unless `--warm-cache`. The time to an accuracy is the total wall time at the
+end of the first epoch that reached it.
 
 Then, when Model 4 was trained: prediction latency with `catdog.predict.Predictor` (median, model
-loaded; on TensorFlow, then on LiteRT after its one timed conversion) and memory (peak resident memory of a fresh process training Model 4, and the growth of
-resident memory over five trainings in one process).
+loaded; on TensorFlow, then on LiteRT after its one timed conversion) and memory (peak resident
+memory of a fresh process training Model 4, and the growth of resident memory over five
+trainings in one process).
 
 Timings depend on what else the machine runs; the report records the load average with them.
 """

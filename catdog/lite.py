@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from catdog.config import cache_dir
+from catdog.config import cache_dir, write_bytes_atomic
 
 DISABLE_VARIABLE = "CATDOG_LITERT"  # "0" keeps everything on TensorFlow
 
@@ -84,9 +84,7 @@ def cached_conversion(model, key: str) -> bytes:
             pass  # unreadable: convert again and replace it
     content = convert(model)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_bytes(content)
-    temporary.replace(path)
+    write_bytes_atomic(path, content)
     return content
 
 

@@ -276,18 +276,19 @@ def _fit_on_features(model, config, dataset, run_dir, report, stop, started):
     import tensorflow as tf
 
     features, head = split_frozen(model)
+    weights_key = _weights_key(features, config)  # hashed once: it keys both caches
 
     @functools.cache
     def base():  # made on the first cache miss only: a warm cache needs no conversion
         announce = lambda message: report(TrainingProgress("features", str(run_dir), message=message))  # noqa: E731
-        forward, engine = frozen_forward(features, config, announce)
+        forward, engine = frozen_forward(features, weights_key, config, announce)
         runs.update_status(run_dir, feature_engine=engine)
         return forward, engine
 
     flips = _flip_variants(config.flip if config.flip is not None else get_spec(config.model).flip)
-    train_features = cached_features(features, base, dataset.train, config, flips, report, stop, started, run_dir, "training")
+    train_features = cached_features(weights_key, base, dataset.train, config, flips, report, stop, started, run_dir, "training")
     validation_features = cached_features(
-        features, base, dataset.validation, config, ((False, False),), report, stop, started, run_dir, "validation"
+        weights_key, base, dataset.validation, config, ((False, False),), report, stop, started, run_dir, "validation"
     )[:, 0]
     runs.update_status(run_dir, feature_seconds=time.perf_counter() - started)
     variants = train_features.shape[1]
@@ -335,17 +336,18 @@ def _flip_variants(flip: str) -> tuple[tuple[bool, bool], ...]:
 
 
 def cached_features(
-    features, base, split: Split, config: RunConfig, flips, report, stop, started, run_dir, label: str
+    weights_key: str, base, split: Split, config: RunConfig, flips, report, stop, started, run_dir, label: str
 ) -> np.ndarray:
     """Pooled base features of every image in `split` under each flip: (images, variants, dims).
 
-    `base()` returns `frozen_forward(features, ...)`; it is called only when the cache misses.
+    `weights_key` is `_weights_key` of the frozen base; `base()` returns its `frozen_forward`
+    and is called only when the cache misses.
 
     Cached on disk under `$CATDOG_CACHE_DIR/features`, keyed by the image files (path, size,
     modification time), the image size, the flips and a hash of the frozen weights, so a second
     run on the same data starts in seconds.
     """
-    key = _feature_key(features, split, config, flips)
+    key = _feature_key(weights_key, split, flips)
     path = cache_dir() / "features" / f"{key}.npy"
     if path.is_file():
         try:
@@ -392,11 +394,11 @@ def cached_features(
     return result
 
 
-def frozen_forward(features, config: RunConfig, announce: Callable[[str], None] = lambda message: None):
+def frozen_forward(features, weights_key: str, config: RunConfig, announce: Callable[[str], None] = lambda message: None):
     """(forward, engine): the frozen base as a function from float32 pixels to NumPy features.
 
     LiteRT (XNNPACK) on a CPU-only machine: about twice TensorFlow's speed for MobileNetV2 there
-    (see `catdog.lite`), converted once per set of weights and cached on disk. Elsewhere (a GPU,
+    (see `catdog.lite`), converted once per set of weights and cached on disk under `weights_key`. Elsewhere (a GPU,
     `CATDOG_LITERT=0`) one traced TensorFlow graph: 2.7x faster per image than calling the model
     eagerly batch by batch; XLA (jit_compile) and bfloat16 were slower on a CPU, so unused.
     `engine` names which one runs.
@@ -406,10 +408,9 @@ def frozen_forward(features, config: RunConfig, announce: Callable[[str], None] 
     from catdog import lite
 
     if lite.available():
-        key = _weights_key(features, config)
-        if not lite.cached_path(key).is_file():
+        if not lite.cached_path(weights_key).is_file():
             announce("converting the frozen base to LiteRT once (cached for later runs)")
-        return lite.LiteModel(lite.cached_conversion(features, key)), "LiteRT"
+        return lite.LiteModel(lite.cached_conversion(features, weights_key)), "LiteRT"
     graph = tf.function(
         lambda batch: features(batch, training=False),
         input_signature=[tf.TensorSpec((None, *config.image_size, 3), tf.float32)],
@@ -428,11 +429,11 @@ def _weights_key(features, config: RunConfig) -> str:
     return digest.hexdigest()[:32]
 
 
-def _feature_key(features, split: Split, config: RunConfig, flips) -> str:
+def _feature_key(weights_key: str, split: Split, flips) -> str:
     import os
 
     digest = hashlib.sha256()
-    digest.update(repr((_weights_key(features, config), flips)).encode())
+    digest.update(repr((weights_key, flips)).encode())
     for path in split.paths:
         stat = os.stat(path)
         digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
