@@ -398,9 +398,10 @@ def frozen_forward(features, weights_key: str, config: RunConfig, announce: Call
     """(forward, engine): the frozen base as a function from float32 pixels to NumPy features.
 
     LiteRT (XNNPACK) on a CPU-only machine: about twice TensorFlow's speed for MobileNetV2 there
-    (see `catdog.lite`), converted once per set of weights and cached on disk under `weights_key`. Elsewhere (a GPU,
-    `CATDOG_LITERT=0`) one traced TensorFlow graph: 2.7x faster per image than calling the model
-    eagerly batch by batch; XLA (jit_compile) and bfloat16 were slower on a CPU, so unused.
+    (see `catdog.lite`), converted once per set of weights and cached on disk under
+    `weights_key`. Elsewhere (a GPU, `CATDOG_LITERT=0`) one traced TensorFlow graph: 2.7x faster
+    per image than calling the model eagerly batch by batch; XLA (jit_compile) and bfloat16 were
+    slower on a CPU, so unused.
     `engine` names which one runs.
     """
     import tensorflow as tf
