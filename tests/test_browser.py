@@ -313,6 +313,7 @@ def _walk_through_every_page(server, page, tmp_path):
     page.get_by_role("heading", name="dogs", exact=True).wait_for()
     page.get_by_text("notes.jpg: not an image catdog can read").wait_for()
     page.get_by_text("Predicted with").wait_for()  # the engine is named (LiteRT once converted)
+    page.locator('[data-testid="stProgress"]').nth(3).wait_for()  # the last photo's bars render last
     bars = page.locator('[data-testid="stProgress"]').all_inner_texts()
     assert len(bars) == 4 and all(text.startswith(("cats: ", "dogs: ")) for text in bars), bars
     assert page.locator('[data-testid="stException"]').count() == 0
