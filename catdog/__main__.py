@@ -56,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     defaults = RunConfig()
     train.add_argument("--epochs", type=int, default=defaults.epochs)
     train.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    train.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    train.add_argument("--learning-rate", type=float, help="Adam's learning rate (default: the model's own, see `models`)")
     train.add_argument("--seed", type=int, default=defaults.seed)
     train.add_argument("--image-size", type=int, default=defaults.image_size[0], help="side of the square input (default 160)")
     train.add_argument(
@@ -216,13 +216,18 @@ def cmd_models(args):
                 "description": spec.description,
                 "params": total,
                 "trainable_params": trainable,
+                "learning_rate": spec.learning_rate,
                 "tutorial_val_accuracy": spec.tutorial_val_accuracy,
             }
         )
     _emit(
         args,
         entries,
-        [f"{e['key']}  {e['title']:<34} params {e['params']:>12,}  trainable {e['trainable_params']:>12,}" for e in entries],
+        [
+            f"{e['key']}  {e['title']:<34} params {e['params']:>12,}  trainable {e['trainable_params']:>12,}"
+            f"  learning rate {e['learning_rate']:g}"
+            for e in entries
+        ],
     )
 
 

@@ -27,7 +27,8 @@ class RunConfig:
     model: str = "model4"  # key in catdog.models.MODELS
     epochs: int = 20  # the tutorial trains every model for 20 epochs
     batch_size: int = 32  # the tutorial's BATCH_SIZE
-    learning_rate: float = 0.001  # Keras' Adam default, which the tutorial uses
+    # None: the model's own (catdog.models; 0.001, Keras' Adam default, for the tutorial's models).
+    learning_rate: float | None = None
     image_size: tuple[int, int] = (160, 160)  # (height, width), the tutorial's IMG_SIZE
     seed: int = 0  # drives shuffling, the validation/test split and augmentation
     data: str | None = None  # dataset folder; None means the tutorial's download
@@ -60,6 +61,11 @@ class RunConfig:
     def __post_init__(self):
         # Lists come back from JSON; keep the dataclass hashable and comparable.
         object.__setattr__(self, "image_size", tuple(int(v) for v in self.image_size))
+        if self.learning_rate is None:
+            from catdog.models import MODELS  # here, not at the top: models imports this module
+
+            spec = MODELS.get(self.model)
+            object.__setattr__(self, "learning_rate", spec.learning_rate if spec is not None else 0.001)
         if not isinstance(self.epochs, int) or self.epochs < 1:
             raise CatdogError(f"epochs must be a whole number of at least 1, got {self.epochs!r}.")
         if not isinstance(self.batch_size, int) or self.batch_size < 1:

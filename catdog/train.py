@@ -24,6 +24,7 @@ import functools
 import hashlib
 import math
 import time
+import warnings
 import weakref
 from collections.abc import Callable
 from pathlib import Path
@@ -236,15 +237,19 @@ def _fit_on_images(model, config, dataset, run_dir, report, stop, started, histo
     callback = _RunCallback(model, config, run_dir, report, stop, started, steps, checkpoint=True, history=history, phase=phase)
     epochs = config.epochs if phase == "train" else len(history) + config.fine_tune_epochs
     try:
-        model.fit(
-            train_ds,
-            initial_epoch=len(history),
-            epochs=epochs,
-            validation_data=validation_ds,
-            callbacks=[callback],
-            shuffle=False,
-            verbose=0,
-        )
+        with warnings.catch_warnings():
+            # Keras warns "Your input ran out of data" at every epoch's end when a dataset's
+            # length is unknown, as ours is (undecodable files are dropped): expected, not a fault.
+            warnings.filterwarnings("ignore", message="Your input ran out of data")
+            model.fit(
+                train_ds,
+                initial_epoch=len(history),
+                epochs=epochs,
+                validation_data=validation_ds,
+                callbacks=[callback],
+                shuffle=False,
+                verbose=0,
+            )
     except _StopNow:
         pass
     return callback

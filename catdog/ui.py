@@ -743,7 +743,7 @@ def load_settings_into_train(config: RunConfig) -> None:
             "train_model": config.model,
             "train_epochs": config.epochs,
             "train_batch_size": config.batch_size,
-            "train_learning_rate": config.learning_rate,
+            f"train_learning_rate_{config.model}": config.learning_rate,
             "train_image_size": config.image_size[0],
             "train_seed": config.seed,
             "train_patience": config.early_stopping,

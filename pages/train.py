@@ -81,13 +81,16 @@ def new_training(dataset) -> None:
     first, second, third, fourth = st.columns(4)
     epochs = first.number_input("Epochs", 1, 500, defaults.epochs, key="train_epochs", persist_state="session")
     batch_size = second.selectbox("Batch size", [8, 16, 32, 64, 128], index=2, key="train_batch_size", persist_state="session")
-    rates = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1]
+    # One slider per model, starting at the model's own rate; a rate loaded from a run joins the stops.
+    rate_key = f"train_learning_rate_{model}"
+    stops = {1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1}
+    rates = sorted(stops | {spec.learning_rate, st.session_state.get(rate_key, spec.learning_rate)})
     learning_rate = third.select_slider(
         "Learning rate",
         rates,
-        value=defaults.learning_rate,
+        value=spec.learning_rate,
         format_func=lambda rate: f"{rate:g}",
-        key="train_learning_rate",
+        key=rate_key,
         persist_state="session",
     )
     sides = [32, 64, 96, 128, 160, 192, 224]

@@ -71,6 +71,7 @@ def test_runs_page_lists_loads_settings_and_deletes(app, trained_run):
     at.button(key="runs_load_settings").click().run()
     assert at.session_state["train_model"] == "model3" and at.session_state["train_epochs"] == 2
     assert at.session_state["train_flip_model3"] == "horizontal" and at.session_state["train_fine_tune_epochs"] == 0
+    assert at.session_state["train_learning_rate_model3"] == trained_run.config.learning_rate
     at.switch_page("pages/runs.py").run()
     at.button(key="runs_delete").click().run()
     at.button(key="runs_delete_yes").click().run()

@@ -360,6 +360,22 @@ def test_train_page_offers_fine_tuning_and_augmentation_for_the_model_chosen(app
     assert at.selectbox(key="train_flip_model1").value == "none" and at.slider(key="train_rotation_model1").value == 0.0
 
 
+def test_the_learning_rate_slider_starts_at_each_models_own_rate_and_keeps_a_loaded_one(app, app_dataset):
+    from catdog.models import MODELS
+
+    at = app.run().switch_page("pages/train.py").run()
+    assert at.select_slider(key="train_learning_rate_model4").value == MODELS["model4"].learning_rate
+    at.selectbox(key="train_model").set_value("model5").run()
+    assert at.select_slider(key="train_learning_rate_model5").value == MODELS["model5"].learning_rate
+    # A run trained at a rate off the slider's stops (from the command line), loaded back from the Runs page.
+    runs.create_run(RunConfig(model="model5", epochs=2, learning_rate=7e-4, data=str(app_dataset)), ("cats", "dogs"))
+    at.switch_page("pages/runs.py").run()
+    at.button(key="runs_load_settings").click().run()
+    at.switch_page("pages/train.py").run()
+    assert not at.exception, at.exception
+    assert at.select_slider(key="train_learning_rate_model5").value == 7e-4
+
+
 def test_dashboard_launch_options_parse_back_to_the_same_settings(tmp_path):
     from catdog import ui
     from catdog.__main__ import _parser, config_from_args

@@ -46,6 +46,20 @@ def test_unknown_model_names_the_valid_keys():
         get_spec("model9")
 
 
+def test_a_run_starts_at_its_models_learning_rate_unless_one_is_set():
+    from catdog.__main__ import _parser, config_from_args
+    from catdog.config import RunConfig
+
+    assert [RunConfig(model=key).learning_rate for key in ("model1", "model2", "model3", "model4")] == [
+        0.001
+    ] * 4  # the tutorial's
+    own = MODELS["model5"].learning_rate
+    assert own != 0.001 and RunConfig(model="model5").learning_rate == own
+    assert RunConfig(model="model5", learning_rate=3e-4).learning_rate == 3e-4
+    assert RunConfig.from_dict(RunConfig(model="model5").to_dict()).learning_rate == own  # saved as a number
+    assert config_from_args(_parser().parse_args(["train", "--model", "model5"])).learning_rate == own
+
+
 def test_augmentation_only_in_training_mode():
     model = create_model("model2", TINY, pretrained=False)
     image = np.random.default_rng(1).integers(0, 256, (1, *TINY, 3)).astype("float32")
