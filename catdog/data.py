@@ -751,6 +751,18 @@ def make_tf_dataset(
     return without_autotuning(dataset.batch(batch_size).prefetch(2))
 
 
+@contextlib.contextmanager
+def length_unknown_to_keras():
+    """Keras' fit/predict over a `make_tf_dataset` dataset, without its end-of-data warning.
+
+    Keras warns "Your input ran out of data" at the end of every pass over a dataset whose length
+    it cannot know, as ours (undecodable files are dropped): expected, not a fault.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
+        yield
+
+
 def without_autotuning(dataset):
     """`dataset` with fixed parallelism instead of tf.data's autotuning.
 

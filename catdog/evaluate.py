@@ -13,7 +13,7 @@ import numpy as np
 
 from catdog import runs
 from catdog.config import CatdogError
-from catdog.data import Dataset, load_dataset, make_tf_dataset
+from catdog.data import Dataset, length_unknown_to_keras, load_dataset, make_tf_dataset
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,7 +128,8 @@ def evaluate(run: runs.Run, dataset: Dataset | None = None, split: str = "test",
     chosen = dataset.split(split)
     model = model if model is not None else runs.load_model(run)
     images = make_tf_dataset(chosen, run.config.image_size, run.config.batch_size, cache=False).map(lambda x, y: x)
-    outputs = model.predict(images, verbose=0) if len(chosen) else np.zeros((0, len(run.class_names)))
+    with length_unknown_to_keras():
+        outputs = model.predict(images, verbose=0) if len(chosen) else np.zeros((0, len(run.class_names)))
     if len(outputs) != len(chosen):
         raise CatdogError(
             f"{len(chosen) - len(outputs)} {split} images could not be decoded; run `python -m catdog data` to list them."

@@ -24,7 +24,6 @@ import functools
 import hashlib
 import math
 import time
-import warnings
 import weakref
 from collections.abc import Callable
 from pathlib import Path
@@ -33,7 +32,7 @@ import numpy as np
 
 from catdog import runs
 from catdog.config import CatdogError, RunConfig, cache_dir
-from catdog.data import Dataset, Split, load_dataset, make_tf_dataset, without_autotuning
+from catdog.data import Dataset, Split, length_unknown_to_keras, load_dataset, make_tf_dataset, without_autotuning
 from catdog.models import compile_model, create_model, get_spec, split_frozen, training_precision
 
 
@@ -237,10 +236,7 @@ def _fit_on_images(model, config, dataset, run_dir, report, stop, started, histo
     callback = _RunCallback(model, config, run_dir, report, stop, started, steps, checkpoint=True, history=history, phase=phase)
     epochs = config.epochs if phase == "train" else len(history) + config.fine_tune_epochs
     try:
-        with warnings.catch_warnings():
-            # Keras warns "Your input ran out of data" at every epoch's end when a dataset's
-            # length is unknown, as ours is (undecodable files are dropped): expected, not a fault.
-            warnings.filterwarnings("ignore", message="Your input ran out of data")
+        with length_unknown_to_keras():
             model.fit(
                 train_ds,
                 initial_epoch=len(history),
