@@ -127,24 +127,37 @@ def build_model4(image_size, num_classes, flip="horizontal", rotation=0.1, pretr
 
 
 def build_model5(image_size, num_classes, flip="horizontal", rotation=0.05, pretrained=True):
-    """catdog's own from-scratch CNN: batch normalization, global pooling, augmentation.
+    """catdog's own from-scratch CNN: batch normalization, residual blocks, global pooling, augmentation.
 
     Where the tutorial's CNNs spend 3-42 million parameters on a dense layer over a flattened
-    feature map (and overfit 2,000 images), this one pools globally and puts its parameters in
-    convolutions; batch normalization lets Adam train it at a higher rate, decayed along a
-    cosine (see the registry). A strided first convolution and a pooling layer bring 160x160
-    images down to 40x40 before the wider convolutions, so an epoch costs about what Model 2's
-    does.
+    feature map (and overfit 2,000 images), this one pools globally and puts its 1.2 million
+    parameters in convolutions; batch normalization lets Adam train it at twice Keras' default
+    rate, decayed along a cosine (see the registry). A strided first convolution and a pooling
+    layer bring 160x160 images down to 40x40 cheaply, and the depth goes where the maps are
+    small: a residual block of two convolutions at 20x20 and another at 10x10. A training step
+    costs ~0.86 of Model 2's on a 2-core CPU (1028 vs 1192 ms, batch 32, 160x160).
     """
     import keras
     from keras import layers
 
-    def conv(width, strides=1):
-        return [
+    def conv(width, strides=1, activation=True):
+        stack = [
             layers.Conv2D(width, 3, strides=strides, padding="same", use_bias=False),
             layers.BatchNormalization(momentum=0.9),
-            layers.ReLU(),
         ]
+        return stack + ([layers.ReLU()] if activation else [])
+
+    def residual(width, channels_in):
+        # A nested functional model keeps the whole a Sequential of layers, which Grad-CAM
+        # splits at its last feature map (this block's output).
+        inputs = keras.Input((None, None, channels_in))
+        shortcut = inputs
+        for layer in [layers.Conv2D(width, 1, use_bias=False), layers.BatchNormalization(momentum=0.9)]:
+            shortcut = layer(shortcut)
+        branch = inputs
+        for layer in conv(width) + conv(width, activation=False):
+            branch = layer(branch)
+        return keras.Model(inputs, layers.ReLU()(layers.Add()([shortcut, branch])), name=f"residual_{width}")
 
     return keras.Sequential(
         [keras.Input((*image_size, 3)), layers.Rescaling(1.0 / 255)]
@@ -152,10 +165,7 @@ def build_model5(image_size, num_classes, flip="horizontal", rotation=0.05, pret
         + conv(32, strides=2)
         + [layers.MaxPooling2D(2)]
         + conv(64)
-        + [layers.MaxPooling2D(2)]
-        + conv(128)
-        + [layers.MaxPooling2D(2)]
-        + conv(256)
+        + [layers.MaxPooling2D(2), residual(128, 64), layers.MaxPooling2D(2), residual(256, 128)]
         + [layers.GlobalAveragePooling2D(), layers.Dropout(0.3), _logits_or_sigmoid(layers, num_classes)],
         name="model5",
     )

@@ -148,15 +148,18 @@ def test_grad_cam_has_image_shape_and_is_not_constant(tiny_run):
     assert overlay(image, heat).shape == (32, 32, 3)
 
 
-@pytest.mark.parametrize("key", ["model2", "model3", "model4"])
+@pytest.mark.parametrize("key", ["model1", "model2", "model3", "model4", "model5"])
 def test_grad_cam_for_every_model_kind(key):
-    from catdog.explain import grad_cam
+    from catdog.explain import _split_at_last_feature_map, grad_cam
     from catdog.models import create_model
 
     model = create_model(key, (80, 80), pretrained=False)
     image = np.random.default_rng(0).integers(0, 256, (80, 80, 3)).astype(np.uint8)
     heat, _ = grad_cam(model, image)
     assert heat.shape == (80, 80)
+    front, _ = _split_at_last_feature_map(model)
+    # The map comes from the model's last block of convolutions, not from an earlier one.
+    assert front[-1].name == {"model4": "mobilenet_v2_base", "model5": "residual_256"}.get(key, front[-1].name)
 
 
 def test_robustness_sweep(tiny_run):
