@@ -88,6 +88,18 @@ def test_bench_times_both_sides_and_tabulates_them(tiny_data):
 def test_bench_refuses_what_it_cannot_compare(tiny_data, tmp_path):
     with pytest.raises(CatdogError, match="no reference"):
         run_bench(tiny_data, models=("model5",), epochs=1)
+    # Without the reference side any registered model can be timed (Model 5 next to Model 2).
+    report = run_bench(
+        tiny_data,
+        models=("model5",),
+        epochs=1,
+        image_size=(32, 32),
+        batch_size=8,
+        reference=False,
+        prediction=False,
+        memory=False,
+    )
+    assert [row["model"] for row in report["models"]] == ["model5"] and report["models"][0]["catdog"]["total_seconds"] > 0
     single = write_class_folders(tmp_path / "single", 12)
     with pytest.raises(CatdogError, match="train/ and validation/"):
         run_bench(single, models=("model1",), epochs=1)
