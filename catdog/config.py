@@ -62,10 +62,9 @@ class RunConfig:
         # Lists come back from JSON; keep the dataclass hashable and comparable.
         object.__setattr__(self, "image_size", tuple(int(v) for v in self.image_size))
         if self.learning_rate is None:
-            from catdog.models import MODELS  # here, not at the top: models imports this module
+            from catdog.models import MODELS, ModelSpec  # here, not at the top: models imports this module
 
-            spec = MODELS.get(self.model)
-            object.__setattr__(self, "learning_rate", spec.learning_rate if spec is not None else 0.001)
+            object.__setattr__(self, "learning_rate", MODELS.get(self.model, ModelSpec).learning_rate)
         if not isinstance(self.epochs, int) or self.epochs < 1:
             raise CatdogError(f"epochs must be a whole number of at least 1, got {self.epochs!r}.")
         if not isinstance(self.batch_size, int) or self.batch_size < 1:

@@ -151,9 +151,7 @@ def build_model5(image_size, num_classes, flip="horizontal", rotation=0.05, pret
         # A nested functional model keeps the whole a Sequential of layers, which Grad-CAM
         # splits at its last feature map (this block's output).
         inputs = keras.Input((None, None, channels_in))
-        shortcut = inputs
-        for layer in [layers.Conv2D(width, 1, use_bias=False), layers.BatchNormalization(momentum=0.9)]:
-            shortcut = layer(shortcut)
+        shortcut = layers.BatchNormalization(momentum=0.9)(layers.Conv2D(width, 1, use_bias=False)(inputs))
         branch = inputs
         for layer in conv(width) + conv(width, activation=False):
             branch = layer(branch)
