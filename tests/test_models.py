@@ -85,3 +85,18 @@ def test_model4_loads_cached_imagenet_weights(shared_keras_home):
     assert count_params(model) == (2_260_546, 2_562)
     assert any(np.abs(w.numpy()).sum() > 0 for w in model.get_layer("mobilenet_v2_base").weights)
     assert "ImageNet" in MODELS["model4"].description
+
+
+@pytest.mark.shared
+def test_model4_uses_the_160_pixel_weights_at_any_input_size(shared_keras_home):
+    # Only the 160-pixel file is in the cache, and the network is unreachable: a 192x192 Model 4
+    # must still build, with the same convolution weights as at 160x160.
+    assert [path.name for path in (shared_keras_home / "models").iterdir()] == [
+        "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_160_no_top.h5"
+    ]
+    at_160 = create_model("model4", (160, 160), pretrained=True).get_layer("mobilenet_v2_base")
+    at_192 = create_model("model4", (192, 192), pretrained=True).get_layer("mobilenet_v2_base")
+    assert at_192.input_shape[1:3] == (192, 192)
+    assert len(at_160.weights) == len(at_192.weights)
+    for expected, found in zip(at_160.weights, at_192.weights):
+        np.testing.assert_array_equal(expected.numpy(), found.numpy())
