@@ -355,7 +355,12 @@ def test_train_page_offers_fine_tuning_and_augmentation_for_the_model_chosen(app
     assert not at.number_input(key="train_fine_tune_epochs").disabled
     assert at.selectbox(key="train_flip_model4").value == "horizontal" and at.slider(key="train_rotation_model4").value == 0.1
     assert "up to ±36° · not replayed on the frozen-base fast path" in texts(at.caption)
+    assert any(text.startswith("192×192 classified better") for text in texts(at.caption))
+    at.selectbox(key="train_image_size").set_value(192).run()
+    assert not any(text.startswith("192×192") for text in texts(at.caption))
+    at.selectbox(key="train_image_size").set_value(160).run()
     at.selectbox(key="train_model").set_value("model1").run()
+    assert not any(text.startswith("192×192") for text in texts(at.caption))
     assert at.number_input(key="train_fine_tune_epochs").disabled
     assert at.selectbox(key="train_flip_model1").value == "none" and at.slider(key="train_rotation_model1").value == 0.0
 
