@@ -38,6 +38,9 @@ class ModelSpec:
     # The learning rate a new run of this model starts with (RunConfig's default): Keras' Adam
     # default, which the tutorial uses, unless the model was tuned for another.
     learning_rate: float = 0.001
+    # fit_to_images(model, images): sets weights computed from a sample of the training images
+    # (uint8, N x H x W x 3) before a new run trains; Model 5's whitening stem.
+    fit_to_images: Callable | None = None
 
 
 def _conv_stack(layers, filters, activation, padding="valid", initializer="glorot_uniform", pool_last=False):
@@ -127,22 +130,26 @@ def build_model4(image_size, num_classes, flip="horizontal", rotation=0.1, pretr
 
 
 def build_model5(image_size, num_classes, flip="horizontal", rotation=0.05, pretrained=True):
-    """catdog's own from-scratch CNN: batch normalization, residual blocks, global pooling, augmentation.
+    """catdog's own from-scratch CNN: a whitening stem, batch normalization, residual blocks, global pooling.
 
     Where the tutorial's CNNs spend 3-42 million parameters on a dense layer over a flattened
     feature map (and overfit 2,000 images), this one pools globally and puts its 1.2 million
     parameters in convolutions; batch normalization lets Adam train it at twice Keras' default
-    rate, decayed along a cosine (see the registry). A strided first convolution and a pooling
-    layer bring 160x160 images down to 40x40 cheaply, and the depth goes where the maps are
-    small: a residual block of two convolutions at 20x20 and another at 10x10. An epoch of the
-    tutorial data takes ~0.73 of Model 2's on a 2-core CPU (62 vs 85 s, `catdog bench`).
+    rate, decayed along a cosine (see the registry). Its first layer is not learned: a frozen,
+    strided 3x3 convolution onto the principal components of the training images' patches (set
+    by `fit_whitening_stem` before training), each with both signs so the ReLU keeps both, as in
+    Keller Jordan's fast CIFAR-10 training (airbench). Edge and colour detectors then come from
+    the data's statistics in a second instead of from 2,000 images' gradients: on the tutorial
+    data the training accuracy runs ~5 points ahead of a learned stem over the first epochs.
+    A pooling layer brings the 80x80 maps to 40x40 cheaply, and the depth goes where the maps are
+    small: a residual block of two convolutions at 20x20 and another at 10x10.
     """
     import keras
     from keras import layers
 
-    def conv(width, strides=1, activation=True):
+    def conv(width, activation=True):
         stack = [
-            layers.Conv2D(width, 3, strides=strides, padding="same", use_bias=False),
+            layers.Conv2D(width, 3, padding="same", use_bias=False),
             layers.BatchNormalization(momentum=0.9),
         ]
         return stack + ([layers.ReLU()] if activation else [])
@@ -157,16 +164,48 @@ def build_model5(image_size, num_classes, flip="horizontal", rotation=0.05, pret
             branch = layer(branch)
         return keras.Model(inputs, layers.ReLU()(layers.Add()([shortcut, branch])), name=f"residual_{width}")
 
+    whitening = layers.Conv2D(
+        2 * WHITENING_COMPONENTS, 3, strides=2, padding="same", use_bias=False, trainable=False, name="whitening"
+    )
     return keras.Sequential(
         [keras.Input((*image_size, 3)), layers.Rescaling(1.0 / 255)]
         + augmentation_layers(flip, rotation)
-        + conv(32, strides=2)
-        + [layers.MaxPooling2D(2)]
+        + [whitening, layers.BatchNormalization(momentum=0.9), layers.ReLU(), layers.MaxPooling2D(2)]
         + conv(64)
         + [layers.MaxPooling2D(2), residual(128, 64), layers.MaxPooling2D(2), residual(256, 128)]
         + [layers.GlobalAveragePooling2D(), layers.Dropout(0.3), _logits_or_sigmoid(layers, num_classes)],
         name="model5",
     )
+
+
+# Of a 3x3 RGB patch's 27 dimensions, the 16 with the most variance: 32 filters with both signs,
+# the width of the learned stem they replaced, so an epoch costs no more.
+WHITENING_COMPONENTS = 16
+
+
+def fit_whitening_stem(model, images) -> None:
+    """Set Model 5's frozen first layer to the principal components of `images`' 3x3 patches.
+
+    Args:
+        model: a Model 5 (it has a layer named "whitening").
+        images: uint8 or float RGB images, N x H x W x 3, a sample of the training set.
+
+    The BatchNormalization that follows scales each component to unit variance, which makes the
+    layer a (ZCA-like) whitening of the patches: decorrelated inputs are what lets the next
+    layers learn quickly.
+    """
+    import numpy as np
+
+    images = np.asarray(images, np.float32) / 255.0
+    # Every 3x3 patch at every fourth position (plenty for a 27x27 covariance), flattened in the
+    # (row, column, channel) order of a Conv2D kernel.
+    windows = np.lib.stride_tricks.sliding_window_view(images, (3, 3), axis=(1, 2))[:, ::4, ::4]
+    patches = windows.transpose(0, 1, 2, 4, 5, 3).reshape(-1, 27)
+    patches = patches - patches.mean(axis=0)
+    variances, components = np.linalg.eigh(patches.T @ patches / len(patches))
+    top = components[:, np.argsort(variances)[::-1][:WHITENING_COMPONENTS]]
+    kernel = np.concatenate([top, -top], axis=1).reshape(3, 3, 3, 2 * WHITENING_COMPONENTS)
+    model.get_layer("whitening").set_weights([kernel.astype(np.float32)])
 
 
 def _mobilenet_scaling(layers):
@@ -260,8 +299,8 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec(
             "model5",
             "Model 5: catdog's CNN",
-            "Ours: batch norm, residual blocks, global pooling instead of a huge dense layer, augmentation, a learning "
-            "rate decaying to zero.",
+            "Ours: a first layer set from the data's statistics, batch norm, residual blocks, global pooling instead "
+            "of a huge dense layer, augmentation, a learning rate decaying to zero.",
             build_model5,
             "horizontal",
             0.05,
@@ -269,6 +308,7 @@ MODELS: dict[str, ModelSpec] = {
             cpu_bfloat16=True,
             cosine_decay=True,
             learning_rate=0.002,
+            fit_to_images=fit_whitening_stem,
         ),
     )
 }

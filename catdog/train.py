@@ -32,7 +32,15 @@ import numpy as np
 
 from catdog import runs
 from catdog.config import CatdogError, RunConfig, cache_dir
-from catdog.data import Dataset, Split, length_unknown_to_keras, load_dataset, make_tf_dataset, without_autotuning
+from catdog.data import (
+    Dataset,
+    Split,
+    length_unknown_to_keras,
+    load_dataset,
+    load_image,
+    make_tf_dataset,
+    without_autotuning,
+)
 from catdog.models import compile_model, create_model, get_spec, split_frozen, training_precision
 
 
@@ -113,6 +121,9 @@ def train(
                     pretrained=config.pretrained,
                     precision=precision,
                 )
+                if get_spec(config.model).fit_to_images is not None:
+                    report(TrainingProgress("data", message="setting the first layer from the training images"))
+                    get_spec(config.model).fit_to_images(model, training_sample(dataset.train, config.image_size))
                 fast = config.fast and get_spec(config.model).frozen_base
                 runs.update_status(
                     run_dir,
@@ -152,6 +163,12 @@ def train(
             TrainingProgress("done", str(run_dir), len(callback.history), callback.total_epochs, elapsed=seconds, message=state)
         )
         return runs.load_run(run_dir)
+
+
+def training_sample(split: Split, image_size: tuple[int, int], count: int = 256) -> np.ndarray:
+    """Up to `count` training images spread evenly over the split (uint8, N x H x W x 3)."""
+    step = max(1, len(split) // count)
+    return np.stack([load_image(path, image_size) for path in split.paths[::step][:count]])
 
 
 def distribution_strategy(name: str = "default"):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from catdog.config import CatdogError
-from catdog.models import MODELS, count_params, create_model, get_spec, list_models
+from catdog.models import MODELS, WHITENING_COMPONENTS, count_params, create_model, fit_whitening_stem, get_spec, list_models
 
 # Small enough to be quick, large enough for Model 2's five valid convolutions.
 TINY = (80, 80)
@@ -58,6 +58,46 @@ def test_a_run_starts_at_its_models_learning_rate_unless_one_is_set():
     assert RunConfig(model="model5", learning_rate=3e-4).learning_rate == 3e-4
     assert RunConfig.from_dict(RunConfig(model="model5").to_dict()).learning_rate == own  # saved as a number
     assert config_from_args(_parser().parse_args(["train", "--model", "model5"])).learning_rate == own
+
+
+def smooth_images(count, size, seed=0):
+    """Photo-like images: coloured blobs (a low-resolution noise upsampled), so neighbouring
+    pixels and channels correlate the way a whitening layer must undo."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(0, 256, (count, size // 4, size // 4, 3)).astype("uint8")
+    return np.stack([np.asarray(Image.fromarray(c).resize((size, size), Image.BICUBIC)) for c in coarse])
+
+
+def test_model5_whitening_stem_projects_patches_onto_their_principal_components():
+    model = create_model("model5", TINY, pretrained=False)
+    images = smooth_images(24, TINY[0])
+    stem = model.get_layer("whitening")
+    before = stem.get_weights()[0]
+    fit_whitening_stem(model, images)
+    kernel = stem.get_weights()[0]
+    half = WHITENING_COMPONENTS
+    assert kernel.shape == (3, 3, 3, 2 * half) and not np.allclose(kernel, before)
+    assert np.array_equal(kernel[..., half:], -kernel[..., :half])  # both signs survive the ReLU
+    components = kernel[..., :half].reshape(27, half)
+    assert np.allclose(components.T @ components, np.eye(half), atol=1e-5)  # orthonormal directions
+    # The layer computes patch . component at every other pixel (the kernel's layout is right) ...
+    pixels = images.astype("float32") / 255
+    windows = np.lib.stride_tricks.sliding_window_view(pixels, (3, 3), axis=(1, 2))[:, ::2, ::2]
+    patches = windows.transpose(0, 1, 2, 4, 5, 3).reshape(-1, 27)
+    rows = windows.shape[1]
+    outputs = stem(pixels).numpy()[:, :rows, :rows, :half].reshape(-1, half)
+    assert np.allclose(outputs, patches @ components, atol=1e-4)
+    # ... and keeps as much of the patches' variance as 16 directions can: the top principal ones.
+    eigenvalues = np.sort(np.linalg.eigvalsh(np.cov(patches, rowvar=False)))[::-1]
+    kept = np.cov(outputs, rowvar=False).trace()
+    assert kept == pytest.approx(eigenvalues[:half].sum(), rel=0.01)
+    assert kept > np.cov(patches @ np.linalg.qr(np.random.default_rng(0).normal(size=(27, half)))[0], rowvar=False).trace()
+    # Frozen: training does not move it.
+    assert not stem.trainable_weights
+    model.train_on_batch(images.astype("float32"), np.arange(len(images)) % 2)
+    assert np.array_equal(stem.get_weights()[0], kernel)
 
 
 def test_augmentation_only_in_training_mode():

@@ -134,6 +134,25 @@ def test_cosine_decay_takes_the_rate_to_zero_over_the_planned_epochs(tiny_data, 
     assert rates == pytest.approx([0.002, 0.001, 0.0])
 
 
+def test_a_model5_run_sets_its_whitening_stem_from_the_training_images(tiny_data, tmp_path):
+    from catdog.models import fit_whitening_stem
+    from catdog.train import training_sample
+
+    events = []
+    config = tiny_config(model="model5", epochs=1, data=str(tiny_data))
+    run = train(config, runs_root=tmp_path / "runs", progress=events.append)
+    assert any("first layer" in event.message for event in events)
+    expected = create_model("model5", config.image_size, 2)
+    fresh = expected.get_layer("whitening").get_weights()[0]
+    dataset = load_dataset(tiny_data, batch_size=config.batch_size, seed=config.seed)
+    sample = training_sample(dataset.train, config.image_size)
+    assert len(sample) == len(dataset.train) and sample.dtype == np.uint8  # 80 images: all of them
+    fit_whitening_stem(expected, sample)
+    saved = runs.load_model(run).get_layer("whitening").get_weights()[0]
+    assert np.allclose(saved, expected.get_layer("whitening").get_weights()[0], atol=1e-6)
+    assert not np.allclose(saved, fresh)
+
+
 def test_frozen_base_fast_path_caches_features_and_saves_the_full_model(tiny_data, tmp_path):
     config = tiny_config(model="model4", epochs=3, data=str(tiny_data))
     run = train(config, runs_root=tmp_path / "runs")
