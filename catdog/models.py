@@ -191,8 +191,8 @@ def fit_whitening_stem(model, images) -> None:
         images: uint8 or float RGB images, N x H x W x 3, a sample of the training set.
 
     The BatchNormalization that follows scales each component to unit variance, which makes the
-    layer a (ZCA-like) whitening of the patches: decorrelated inputs are what lets the next
-    layers learn quickly.
+    pair a PCA whitening of the patches: decorrelated, equally scaled inputs are what lets the
+    next layers learn quickly.
     """
     import numpy as np
 

@@ -90,7 +90,7 @@ def train(
     import keras
 
     report = progress or (lambda _: None)
-    get_spec(config.model)  # fail on an unknown key before any slow work
+    spec = get_spec(config.model)  # fails on an unknown key before any slow work
     if dataset is None:
         report(TrainingProgress("data", message="loading and checking the dataset"))
         dataset = load_dataset(
@@ -121,10 +121,10 @@ def train(
                     pretrained=config.pretrained,
                     precision=precision,
                 )
-                if get_spec(config.model).fit_to_images is not None:
+                if spec.fit_to_images is not None:
                     report(TrainingProgress("data", message="setting the first layer from the training images"))
-                    get_spec(config.model).fit_to_images(model, training_sample(dataset.train, config.image_size))
-                fast = config.fast and get_spec(config.model).frozen_base
+                    spec.fit_to_images(model, training_sample(dataset.train, config.image_size))
+                fast = config.fast and spec.frozen_base
                 runs.update_status(
                     run_dir,
                     fast_path=FAST_PATH_NOTE if fast else None,
@@ -134,7 +134,7 @@ def train(
                 )
                 trainer = _fit_on_features if fast else _fit_on_images
                 callback = trainer(model, config, dataset, run_dir, report, stop, started)
-                if config.fine_tune_epochs and get_spec(config.model).frozen_base and not callback.stopped:
+                if config.fine_tune_epochs and spec.frozen_base and not callback.stopped:
                     callback.restore_kept_weights()
                     callback = _fine_tune(model, config, dataset, run_dir, report, stop, started, callback.history)
             if callback.history:
