@@ -142,7 +142,9 @@ def build_model5(image_size, num_classes, flip="horizontal", rotation=0.05, pret
     the data's statistics in a second instead of from 2,000 images' gradients: on the tutorial
     data the training accuracy runs ~5 points ahead of a learned stem over the first epochs.
     A pooling layer brings the 80x80 maps to 40x40 cheaply, and the depth goes where the maps are
-    small: a residual block of two convolutions at 20x20 and another at 10x10.
+    small: a residual block of two convolutions at 20x20 and another at 10x10. On a 2-core CPU
+    an epoch of the tutorial data takes ~0.7 of Model 2's (`catdog bench`), and 20 epochs reached
+    85.4% validation accuracy (README, "Models").
     """
     import keras
     from keras import layers
