@@ -198,13 +198,17 @@ def fit_whitening_stem(model, images) -> None:
     """
     import numpy as np
 
-    images = np.asarray(images, np.float32) / 255.0
     # Every 3x3 patch at every fourth position (plenty for a 27x27 covariance), flattened in the
-    # (row, column, channel) order of a Conv2D kernel.
-    windows = np.lib.stride_tricks.sliding_window_view(images, (3, 3), axis=(1, 2))[:, ::4, ::4]
-    patches = windows.transpose(0, 1, 2, 4, 5, 3).reshape(-1, 27)
-    patches = patches - patches.mean(axis=0)
-    variances, components = np.linalg.eigh(patches.T @ patches / len(patches))
+    # (row, column, channel) order of a Conv2D kernel; a few images at a time, so large images
+    # never hold the whole sample in floats.
+    count, total, outer = 0, np.zeros(27), np.zeros((27, 27))
+    for start in range(0, len(images), 16):
+        chunk = np.asarray(images[start : start + 16], np.float64) / 255.0
+        windows = np.lib.stride_tricks.sliding_window_view(chunk, (3, 3), axis=(1, 2))[:, ::4, ::4]
+        patches = windows.transpose(0, 1, 2, 4, 5, 3).reshape(-1, 27)
+        count, total, outer = count + len(patches), total + patches.sum(axis=0), outer + patches.T @ patches
+    mean = total / count
+    variances, components = np.linalg.eigh(outer / count - np.outer(mean, mean))
     top = components[:, np.argsort(variances)[::-1][:WHITENING_COMPONENTS]]
     kernel = np.concatenate([top, -top], axis=1).reshape(3, 3, 3, 2 * WHITENING_COMPONENTS)
     model.get_layer("whitening").set_weights([kernel.astype(np.float32)])
