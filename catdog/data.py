@@ -701,6 +701,12 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image
 
 
+def load_sample(split: Split, image_size: tuple[int, int], count: int = 256) -> np.ndarray:
+    """Up to `count` images of `split`, spread evenly over it, decoded (uint8, N x H x W x 3)."""
+    step = max(1, len(split) // count)
+    return np.stack([load_image(path, image_size) for path in split.paths[::step][:count]])
+
+
 def sample_files(dataset: Dataset, split: str = "train", per_class: int = 3, seed: int | None = None) -> dict[str, list[str]]:
     """Up to `per_class` random image paths of each class, for the two-row sample grid."""
     chosen = dataset.split(split)

@@ -190,7 +190,7 @@ def fit_whitening_stem(model, images) -> None:
 
     Args:
         model: a Model 5 (it has a layer named "whitening").
-        images: uint8 or float RGB images, N x H x W x 3, a sample of the training set.
+        images: RGB pixels 0-255, N x H x W x 3, a sample of the training set.
 
     The BatchNormalization that follows scales each component to unit variance, which makes the
     pair a PCA whitening of the patches: decorrelated, equally scaled inputs are what lets the

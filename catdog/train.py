@@ -37,7 +37,7 @@ from catdog.data import (
     Split,
     length_unknown_to_keras,
     load_dataset,
-    load_image,
+    load_sample,
     make_tf_dataset,
     without_autotuning,
 )
@@ -123,7 +123,7 @@ def train(
                 )
                 if spec.fit_to_images is not None:
                     report(TrainingProgress("data", message="setting the first layer from the training images"))
-                    spec.fit_to_images(model, training_sample(dataset.train, config.image_size))
+                    spec.fit_to_images(model, load_sample(dataset.train, config.image_size))
                 fast = config.fast and spec.frozen_base
                 runs.update_status(
                     run_dir,
@@ -163,12 +163,6 @@ def train(
             TrainingProgress("done", str(run_dir), len(callback.history), callback.total_epochs, elapsed=seconds, message=state)
         )
         return runs.load_run(run_dir)
-
-
-def training_sample(split: Split, image_size: tuple[int, int], count: int = 256) -> np.ndarray:
-    """Up to `count` training images spread evenly over the split (uint8, N x H x W x 3)."""
-    step = max(1, len(split) // count)
-    return np.stack([load_image(path, image_size) for path in split.paths[::step][:count]])
 
 
 def distribution_strategy(name: str = "default"):

@@ -135,8 +135,8 @@ def test_cosine_decay_takes_the_rate_to_zero_over_the_planned_epochs(tiny_data, 
 
 
 def test_a_model5_run_sets_its_whitening_stem_from_the_training_images(tiny_data, tmp_path):
+    from catdog.data import load_sample
     from catdog.models import fit_whitening_stem
-    from catdog.train import training_sample
 
     events = []
     config = tiny_config(model="model5", epochs=1, data=str(tiny_data))
@@ -145,7 +145,7 @@ def test_a_model5_run_sets_its_whitening_stem_from_the_training_images(tiny_data
     expected = create_model("model5", config.image_size, 2)
     fresh = expected.get_layer("whitening").get_weights()[0]
     dataset = load_dataset(tiny_data, batch_size=config.batch_size, seed=config.seed)
-    sample = training_sample(dataset.train, config.image_size)
+    sample = load_sample(dataset.train, config.image_size)
     assert len(sample) == len(dataset.train) and sample.dtype == np.uint8  # 80 images: all of them
     fit_whitening_stem(expected, sample)
     saved = runs.load_model(run).get_layer("whitening").get_weights()[0]
