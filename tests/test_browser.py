@@ -222,7 +222,7 @@ def _walk_through_every_page(server, page, tmp_path):
     folder.press("Enter")
     page.get_by_role("button", name="Use this folder").click()
     page.get_by_role("heading", name="What is in it").wait_for(timeout=SLOW)
-    page.get_by_text("Baseline accuracy").wait_for()
+    page.get_by_text("Baseline accuracy", exact=True).wait_for()  # the metric, not the chart's annotation
     page.locator(".js-plotly-plot").first.wait_for()
     _shot(page, "1-data")
 
