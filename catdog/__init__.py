@@ -15,7 +15,8 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 ONEDNN_SETTING_FOUND = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
-from catdog.config import CatdogError, RunConfig  # noqa: E402
+from catdog.config import RunConfig  # noqa: E402
+from catdog.errors import CatdogError  # noqa: E402
 
 __all__ = ["CatdogError", "RunConfig"]
 __version__ = "0.1.0"

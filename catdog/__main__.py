@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 
 import catdog  # noqa: F401  (sets TensorFlow's logging before anything imports it)
-from catdog.config import PRECISIONS, STRATEGIES, CatdogError, RunConfig
+from catdog.config import PRECISIONS, STRATEGIES, RunConfig
+from catdog.errors import CatdogError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -303,8 +304,8 @@ def cmd_reproduce(args):
     for key in args.models:
         get_spec(key)
     RunConfig(epochs=args.epochs)  # validate before the long work
+    from catdog.bench.reproduce import reproduce_tutorial
     from catdog.runs import write_progress
-    from catdog.train import reproduce_tutorial
 
     def progress(event):
         if event.run_dir:  # the dashboard's live view, as for `train`
@@ -401,7 +402,7 @@ def cmd_evaluate(args):
 
 def cmd_export(args):
     from catdog import export
-    from catdog.config import write_bytes_atomic
+    from catdog.paths import write_bytes_atomic
     from catdog.runs import load_run
 
     run = load_run(args.run_dir)

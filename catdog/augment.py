@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from catdog.config import FLIP_MODES, CatdogError
+from catdog.errors import CatdogError
+
+FLIP_MODES = ("none", "horizontal", "vertical", "horizontal_and_vertical")  # keras.layers.RandomFlip's modes
 
 
 def augmentation_layers(flip: str = "horizontal", rotation: float = 0.1, seed: int | None = None) -> list:

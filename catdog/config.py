@@ -1,23 +1,19 @@
-"""A run's settings: one frozen dataclass, saved as JSON with every run.
-
-Also home to `CatdogError`, the one exception type for mistakes a user can make; its message
-always says what to do, and every front end (CLI, dashboard) shows the message, not a traceback.
+"""A run's settings: one frozen dataclass, saved as `config.json` with every run and read back by
+`python -m catdog train --config FILE`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 
-FLIP_MODES = ("none", "horizontal", "vertical", "horizontal_and_vertical")
-PRECISIONS = ("auto", "float32", "mixed_bfloat16")
+from catdog.augment import FLIP_MODES
+from catdog.errors import CatdogError
+from catdog.models import COMPUTE_PRECISIONS, MODELS, ModelSpec
+
+PRECISIONS = ("auto", *COMPUTE_PRECISIONS)
 STRATEGIES = ("default", "mirrored")
-
-
-class CatdogError(ValueError):
-    """A problem the user can fix; the message says how."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,8 +58,6 @@ class RunConfig:
         # Lists come back from JSON; keep the dataclass hashable and comparable.
         object.__setattr__(self, "image_size", tuple(int(v) for v in self.image_size))
         if self.learning_rate is None:
-            from catdog.models import MODELS, ModelSpec  # here, not at the top: models imports this module
-
             object.__setattr__(self, "learning_rate", MODELS.get(self.model, ModelSpec).learning_rate)
         if not isinstance(self.epochs, int) or self.epochs < 1:
             raise CatdogError(f"epochs must be a whole number of at least 1, got {self.epochs!r}.")
@@ -88,6 +82,12 @@ class RunConfig:
         if self.strategy not in STRATEGIES:
             raise CatdogError(f"strategy must be one of {', '.join(STRATEGIES)}; got {self.strategy!r}.")
 
+    @property
+    def total_epochs(self) -> int:
+        """Epochs the run trains in all: a frozen-base model's fine-tuning stage included."""
+        spec = MODELS.get(self.model)
+        return self.epochs + (self.fine_tune_epochs if spec is not None and spec.frozen_base else 0)
+
     def to_dict(self) -> dict:
         """The settings as plain JSON-ready values."""
         values = dataclasses.asdict(self)
@@ -104,39 +104,23 @@ class RunConfig:
         """A copy with some settings changed (validated like a new one)."""
         return dataclasses.replace(self, **changes)
 
-
-def runs_dir() -> Path:
-    """Where runs are saved: `$CATDOG_RUNS_DIR`, default `./runs`."""
-    return Path(os.environ.get("CATDOG_RUNS_DIR", "runs")).expanduser().resolve()
-
-
-def cache_dir() -> Path:
-    """Where computed features are cached: `$CATDOG_CACHE_DIR`, default `~/.cache/catdog`."""
-    return Path(os.environ.get("CATDOG_CACHE_DIR", "~/.cache/catdog")).expanduser().resolve()
-
-
-def data_root() -> Path:
-    """The only tree local-folder datasets may come from in the dashboard: `$CATDOG_DATA_ROOT`,
-    default `~/catdog-data`."""
-    return Path(os.environ.get("CATDOG_DATA_ROOT", "~/catdog-data")).expanduser().resolve()
-
-
-def write_json_atomic(path: Path, value) -> None:
-    """Write JSON to a temporary file beside `path`, then rename it into place, so a reader
-    (or a crash) never sees a half-written file."""
-    write_bytes_atomic(Path(path), (json.dumps(value, indent=2) + "\n").encode())
-
-
-def write_bytes_atomic(path: Path, payload: bytes) -> None:
-    """Write bytes to a temporary file beside `path`, fsync, and rename it into place."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(temporary, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    @classmethod
+    def load(cls, path: str | Path) -> RunConfig:
+        """Settings from a JSON file: a run's `config.json`, or a plain object of RunConfig fields."""
+        try:
+            values = json.loads(Path(path).expanduser().read_text())
+        except FileNotFoundError:
+            raise CatdogError(f"no such settings file: {path}; pass a run's config.json or a JSON file of settings.") from None
+        except (OSError, ValueError) as error:
+            raise CatdogError(f"cannot read the settings in {path} ({error}); pass a JSON object of RunConfig fields.") from None
+        if isinstance(values, dict) and isinstance(values.get("config"), dict):
+            values = values["config"]  # a run's config.json: {"config": {...}, "class_names": [...]}
+        if not isinstance(values, dict):
+            raise CatdogError(f"{path} does not hold a JSON object of settings; see a run's config.json for the format.")
+        unknown = sorted(set(values) - {field.name for field in dataclasses.fields(cls)})
+        if unknown:
+            raise CatdogError(f"{path} has settings catdog does not know: {', '.join(unknown)}; remove them.")
+        try:
+            return cls.from_dict(values)
+        except TypeError as error:
+            raise CatdogError(f"the settings in {path} are not valid ({error}).") from None

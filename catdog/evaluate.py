@@ -12,8 +12,9 @@ import math
 import numpy as np
 
 from catdog import runs
-from catdog.config import CatdogError
 from catdog.data import Dataset, length_unknown_to_keras, load_dataset, make_tf_dataset
+from catdog.errors import CatdogError
+from catdog.models import probabilities
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,8 +117,6 @@ def evaluate(run: runs.Run, dataset: Dataset | None = None, split: str = "test",
         split: "test", "validation" or "train".
         model: an already loaded model of the run (saves loading it again).
     """
-    from catdog.predict import probabilities
-
     if dataset is None:
         dataset = load_dataset(run.config.data, batch_size=run.config.batch_size, seed=run.config.seed)
     if tuple(dataset.class_names) != tuple(run.class_names):

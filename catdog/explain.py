@@ -12,6 +12,8 @@ import dataclasses
 import numpy as np
 from PIL import Image
 
+from catdog.models import is_sigmoid
+
 
 def _split_at_last_feature_map(model):
     """(front, back) layer lists of a Sequential model: front ends at the last 4-D output."""
@@ -47,7 +49,7 @@ def grad_cam(model, image: np.ndarray, class_index: int | None = None) -> tuple[
         outputs = features
         for layer in back:
             outputs = layer(outputs, training=False)
-        if outputs.shape[-1] == 1:  # a sigmoid unit: class 1 is p, class 0 is 1 - p
+        if is_sigmoid(outputs.shape[-1]):  # class 1 is p, class 0 is 1 - p
             probability = outputs[:, 0]
             if class_index is None:
                 class_index = int(probability[0] >= 0.5)

@@ -13,6 +13,7 @@ import zipfile
 import numpy as np
 
 from catdog import lite, runs
+from catdog.models import output_description, probabilities
 
 
 def keras_bytes(run: runs.Run) -> bytes:
@@ -37,9 +38,7 @@ def tflite_bundle(run: runs.Run, model=None) -> bytes:
         "class_names": list(run.class_names),
         "image_size": list(run.config.image_size),
         "input": "float32 RGB pixels 0-255, shape (1, height, width, 3)",
-        "output": "sigmoid probability of the second class"
-        if model.output_shape[-1] == 1
-        else "logits, one per class (apply softmax)",
+        "output": output_description(model),
         "settings": run.config.to_dict(),
     }
     buffer = io.BytesIO()
@@ -52,8 +51,6 @@ def tflite_bundle(run: runs.Run, model=None) -> bytes:
 
 def tflite_probabilities(tflite_model: bytes, images) -> np.ndarray:
     """Class probabilities from a TFLite model for uint8 images (what a phone app would compute)."""
-    from catdog.predict import probabilities
-
     forward = lite.LiteModel(tflite_model)
     # One image at a time, the shape a phone app feeds the exported model.
     return probabilities(np.concatenate([forward(image[None]) for image in np.asarray(images, np.float32)]))

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from catdog.config import cache_dir, write_bytes_atomic
+from catdog.paths import cache_dir, write_bytes_atomic
 
 DISABLE_VARIABLE = "CATDOG_LITERT"  # "0" keeps everything on TensorFlow
 

@@ -3,7 +3,7 @@
     predictor = Predictor.from_run("runs/20261125-101500-model4-3f2a")
     predictor.predict(["my_dog.jpg"])[0].label  # "dogs"
 
-Images go through `catdog.data.load_image`, the same decode and resize as training.
+Images go through `catdog.images.load_image`, the same decode and resize as training.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from catdog import lite, runs
-from catdog.config import CatdogError
-from catdog.data import load_image
+from catdog.errors import CatdogError
+from catdog.images import load_image
+from catdog.models import probabilities
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,16 +33,6 @@ class Prediction:
         if self.error is not None:
             return {"path": self.source, "error": self.error}
         return {"path": self.source, "label": self.label, "probabilities": self.probabilities}
-
-
-def probabilities(outputs: np.ndarray) -> np.ndarray:
-    """Class probabilities from a model's outputs: logits (one per class) or a sigmoid unit."""
-    outputs = np.asarray(outputs, np.float64)
-    if outputs.shape[-1] == 1:
-        positive = outputs[:, 0]
-        return np.stack([1.0 - positive, positive], axis=1)
-    shifted = np.exp(outputs - outputs.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 class Predictor:

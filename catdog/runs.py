@@ -25,7 +25,9 @@ import shutil
 import time
 from pathlib import Path
 
-from catdog.config import CatdogError, RunConfig, runs_dir, write_json_atomic
+from catdog.config import RunConfig
+from catdog.errors import CatdogError
+from catdog.paths import runs_dir, write_json_atomic
 
 RUNNING, FINISHED, STOPPED, FAILED, INTERRUPTED = "running", "finished", "stopped", "failed", "interrupted"
 MODEL_FILE = "model.keras"
@@ -76,10 +78,7 @@ class Run:
     @property
     def epochs_planned(self) -> int:
         """Epochs the run was set to train, a fine-tuning stage included."""
-        from catdog.models import MODELS
-
-        spec = MODELS.get(self.config.model)
-        return self.config.epochs + (self.config.fine_tune_epochs if spec is not None and spec.frozen_base else 0)
+        return self.config.total_epochs
 
     def summary(self) -> dict:
         """A JSON-ready line for tables and the CLI."""

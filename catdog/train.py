@@ -31,7 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from catdog import runs
-from catdog.config import CatdogError, RunConfig, cache_dir
+from catdog.architectures import split_frozen
+from catdog.config import RunConfig
 from catdog.data import (
     Dataset,
     Split,
@@ -41,7 +42,9 @@ from catdog.data import (
     make_tf_dataset,
     without_autotuning,
 )
-from catdog.models import compile_model, create_model, get_spec, split_frozen, training_precision
+from catdog.errors import CatdogError
+from catdog.models import compile_model, create_model, get_spec, training_precision
+from catdog.paths import cache_dir
 
 
 @dataclasses.dataclass(frozen=True)
@@ -550,44 +553,3 @@ class _RunCallback(_keras_callback_base()):
 
 def _floats(logs) -> dict:
     return {key: float(value) for key, value in (logs or {}).items()}
-
-
-def reproduce_tutorial(
-    data: str | Path | None = None,
-    epochs: int = 20,
-    models: tuple[str, ...] = ("model1", "model2", "model3", "model4"),
-    fast: bool = True,
-    runs_root: str | Path | None = None,
-    progress: ProgressFn | None = None,
-    should_stop: Callable[[], bool] | None = None,
-) -> list[dict]:
-    """Train the tutorial's models with its settings and compare with what it reported.
-
-    Returns:
-        One row per model: the tutorial's final validation accuracy, ours, our test accuracy
-        (on the fixed test split) and the wall time.
-    """
-    from catdog.evaluate import evaluate
-
-    dataset = load_dataset(data, batch_size=RunConfig().batch_size, seed=RunConfig().seed)
-    rows = []
-    for key in models:
-        config = RunConfig(model=key, epochs=epochs, data=None if data is None else str(data), fast=fast)
-        run = train(config, dataset=dataset, runs_root=runs_root, progress=progress, should_stop=should_stop)
-        row = {
-            "model": key,
-            "title": get_spec(key).title,
-            "tutorial_val_accuracy": get_spec(key).tutorial_val_accuracy,
-            "val_accuracy": run.final("val_accuracy"),
-            "epochs": len(run.history),
-            "seconds": run.status.get("seconds"),
-            "run_dir": str(run.path),
-        }
-        if run.has_model:
-            summary = evaluate(run, dataset).summary()
-            runs.save_evaluation(run, summary)
-            row["test_accuracy"] = summary["test_accuracy"]
-        rows.append(row)
-        if run.state == runs.STOPPED:
-            break
-    return rows

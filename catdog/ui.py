@@ -33,20 +33,14 @@ import streamlit as st
 from PIL import Image
 
 from catdog import runs
-from catdog.config import CatdogError, RunConfig, cache_dir, data_root, runs_dir, write_json_atomic
-from catdog.data import (
-    IMAGE_SUFFIXES,
-    Dataset,
-    cached_tutorial_dataset,
-    confine_to_root,
-    extract_dataset_files,
-    extract_dataset_zip,
-    fetch_tutorial_dataset,
-    load_dataset,
-    load_image,
-    open_image,
-)
+from catdog.config import RunConfig
+from catdog.data import Dataset, load_dataset
+from catdog.download import cached_tutorial_dataset, fetch_tutorial_dataset
+from catdog.errors import CatdogError
+from catdog.images import IMAGE_SUFFIXES, load_image, open_image
 from catdog.models import MODELS
+from catdog.paths import cache_dir, data_root, runs_dir, write_json_atomic
+from catdog.uploads import confine_to_root, extract_dataset_files, extract_dataset_zip
 
 REPO = Path(__file__).resolve().parent.parent
 DATASET_KEY = "dataset"

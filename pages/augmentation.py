@@ -6,9 +6,9 @@ from pathlib import Path
 import streamlit as st
 
 from catdog import ui
-from catdog.augment import rotation_degrees
-from catdog.config import FLIP_MODES
-from catdog.data import load_image, sample_files
+from catdog.augment import FLIP_MODES, rotation_degrees
+from catdog.data import sample_files
+from catdog.images import load_image
 
 st.title("Augmentation")
 st.write(

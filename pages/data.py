@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from catdog import ui
-from catdog.config import data_root
+from catdog.paths import data_root
 
 st.title("catdog")
 st.write(

@@ -5,7 +5,7 @@ import numpy as np
 import streamlit as st
 
 from catdog import ui
-from catdog.data import load_image
+from catdog.images import load_image
 
 st.title("Evaluate")
 candidates = ui.usable_runs()

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from catdog import ui
-from catdog.data import load_image
+from catdog.images import load_image
 
 st.title("Predict")
 candidates = ui.usable_runs()

@@ -5,7 +5,8 @@ import random
 import streamlit as st
 
 from catdog import ui
-from catdog.data import load_image, sample_files
+from catdog.data import sample_files
+from catdog.images import load_image
 
 st.title("Samples")
 dataset = ui.current_dataset()

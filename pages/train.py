@@ -4,8 +4,8 @@ import pandas as pd
 import streamlit as st
 
 from catdog import runs, ui
-from catdog.augment import rotation_degrees
-from catdog.config import FLIP_MODES, RunConfig
+from catdog.augment import FLIP_MODES, rotation_degrees
+from catdog.config import RunConfig
 from catdog.models import MODELS
 
 st.title("Train")

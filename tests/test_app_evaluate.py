@@ -158,8 +158,8 @@ def test_uploaded_folder_with_too_few_images_says_what_is_missing(app_factory, t
 
 
 def test_folder_upload_paths_cannot_escape(tmp_path):
-    from catdog.config import CatdogError
-    from catdog.data import extract_dataset_files
+    from catdog.errors import CatdogError
+    from catdog.uploads import extract_dataset_files
 
     with pytest.raises(CatdogError, match="outside the folder"):
         extract_dataset_files([("pets/cats/1.jpg", b"x"), ("../../evil.jpg", b"x")], tmp_path / "uploads")

@@ -22,7 +22,8 @@ from conftest import REPO, write_class_folders, write_tutorial_layout
 from fixtures_app import jpeg_bytes, png_bytes
 
 from catdog import runs
-from catdog.config import CatdogError, RunConfig
+from catdog.config import RunConfig
+from catdog.errors import CatdogError
 
 pytest_plugins = ("fixtures_app",)  # the dashboard fixtures (conftest.py belongs to the core tests)
 
@@ -208,7 +209,7 @@ def test_uploaded_zip_escaping_its_folder_is_refused(app_factory, tmp_path, bad_
 
 
 def test_zip_bombs_and_links_are_refused_before_extraction(tmp_path):
-    from catdog.data import extract_dataset_zip
+    from catdog.uploads import extract_dataset_zip
 
     bomb = io.BytesIO()
     with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from catdog.augment import augmentation_layers, preview, rotation_degrees
-from catdog.config import CatdogError
+from catdog.errors import CatdogError
 
 
 @pytest.fixture

@@ -7,9 +7,8 @@ import json
 import pytest
 from conftest import run_cli, write_class_folders
 
-from catdog import reference
-from catdog.bench import check_targets, format_report, measure_memory, run_bench
-from catdog.config import CatdogError
+from catdog.bench import check_targets, format_report, measure_memory, reference, run_bench
+from catdog.errors import CatdogError
 
 SIDE_KEYS = {
     "epochs",

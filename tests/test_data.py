@@ -16,8 +16,10 @@ import pytest
 from conftest import make_image, write_class_folders, write_tutorial_layout
 from PIL import Image
 
-from catdog.config import CatdogError
-from catdog.data import fetch_tutorial_dataset, load_dataset, load_image, make_tf_dataset, sample_files
+from catdog.data import load_dataset, make_tf_dataset, sample_files
+from catdog.download import fetch_tutorial_dataset
+from catdog.errors import CatdogError
+from catdog.images import load_image
 
 
 def test_tutorial_layout_counts_and_baseline(tiny_data):

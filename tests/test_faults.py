@@ -14,7 +14,8 @@ import pytest
 from conftest import REPO, write_tutorial_layout
 
 from catdog import runs
-from catdog.config import CatdogError, RunConfig
+from catdog.config import RunConfig
+from catdog.errors import CatdogError
 from catdog.predict import Predictor
 from catdog.train import train
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from catdog.config import CatdogError
-from catdog.models import MODELS, WHITENING_COMPONENTS, count_params, create_model, fit_whitening_stem, get_spec, list_models
+from catdog.architectures import WHITENING_COMPONENTS, fit_whitening_stem
+from catdog.errors import CatdogError
+from catdog.models import MODELS, count_params, create_model, get_spec, list_models
 
 # Small enough to be quick, large enough for Model 2's five valid convolutions.
 TINY = (80, 80)

@@ -10,10 +10,12 @@ import pytest
 from PIL import Image
 
 from catdog import runs
-from catdog.config import CatdogError, RunConfig
+from catdog.config import RunConfig
 from catdog.data import load_dataset
+from catdog.errors import CatdogError
 from catdog.evaluate import Evaluation, evaluate
-from catdog.predict import Predictor, probabilities
+from catdog.models import probabilities
+from catdog.predict import Predictor
 from catdog.train import train
 
 
@@ -138,7 +140,7 @@ def test_grad_cam_has_image_shape_and_is_not_constant(tiny_run):
 
     run, data = tiny_run
     model = load_model(run)
-    from catdog.data import load_image
+    from catdog.images import load_image
 
     image = load_image(next((data / "validation" / "cats").iterdir()), (32, 32))
     heat, explained = grad_cam(model, image)
@@ -163,8 +165,8 @@ def test_grad_cam_for_every_model_kind(key):
 
 
 def test_robustness_sweep(tiny_run):
-    from catdog.data import load_image
     from catdog.explain import robustness_sweep
+    from catdog.images import load_image
 
     run, data = tiny_run
     image = load_image(next((data / "validation" / "dogs").iterdir()), (32, 32))
@@ -177,8 +179,8 @@ def test_robustness_sweep(tiny_run):
 def test_tflite_export_matches_keras(tiny_run):
     import zipfile
 
-    from catdog.data import load_image
     from catdog.export import tflite_bundle, tflite_bytes, tflite_probabilities
+    from catdog.images import load_image
 
     run, data = tiny_run
     images = np.stack([load_image(p, (32, 32)) for p in sorted((data / "validation" / "cats").iterdir())[:6]])

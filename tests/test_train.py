@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from catdog import runs
-from catdog.config import CatdogError, RunConfig
+from catdog.config import RunConfig
 from catdog.data import load_dataset
+from catdog.errors import CatdogError
 from catdog.models import create_model
 from catdog.predict import Predictor
 from catdog.train import train
@@ -135,8 +136,8 @@ def test_cosine_decay_takes_the_rate_to_zero_over_the_planned_epochs(tiny_data, 
 
 
 def test_a_model5_run_sets_its_whitening_stem_from_the_training_images(tiny_data, tmp_path):
+    from catdog.architectures import fit_whitening_stem
     from catdog.data import load_sample
-    from catdog.models import fit_whitening_stem
 
     events = []
     config = tiny_config(model="model5", epochs=1, data=str(tiny_data))

@@ -86,7 +86,7 @@ def build_model(key: str, image_size=IMG_SIZE, weights: str | None = "imagenet")
     import tensorflow as tf
     from tensorflow.keras import layers, models
 
-    from catdog.config import CatdogError
+    from catdog.errors import CatdogError
 
     shape = (*image_size, 3)
     if key == "model1":
@@ -231,8 +231,8 @@ def _mobilenet_weights(image_size) -> str:
     # The file the tutorial downloads, found or fetched through catdog's KERAS_HOME handling.
     import keras
 
-    from catdog.data import keras_home
-    from catdog.models import MOBILENET_V2_WEIGHTS
+    from catdog.architectures import MOBILENET_V2_WEIGHTS
+    from catdog.paths import keras_home
 
     rows = image_size[0] if image_size[0] == image_size[1] and image_size[0] in (96, 128, 160, 192, 224) else 224
     url = MOBILENET_V2_WEIGHTS.format(rows=rows)

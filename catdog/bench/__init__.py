@@ -42,7 +42,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from catdog.config import CatdogError, RunConfig
+from catdog.config import RunConfig
+from catdog.errors import CatdogError
 
 TUTORIAL_MODELS = ("model1", "model2", "model3", "model4")
 REACH = 0.97  # a second accuracy threshold, besides the tutorial's own (Model 4's target)
@@ -275,7 +276,7 @@ def _reference_child(settings: dict) -> dict:
 
 
 def _train_reference(key, data, epochs, image_size, batch_size, pretrained, tutorial_accuracy, say) -> dict:
-    from catdog import reference
+    from catdog.bench import reference
 
     ends = []
 
