@@ -7,29 +7,15 @@ Imported by test_app_pages.py and test_browser.py (conftest.py belongs to the co
 
 from __future__ import annotations
 
-import io
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, make_image, write_tutorial_layout
+from helpers import REPO, make_image, write_tutorial_layout
 from PIL import Image
 
 APP = REPO / "app.py"
-
-
-def png_bytes(label: int, size: int = 32, seed: int = 7) -> bytes:
-    """A photo of class `label` like the tiny datasets' (0 red-ish, 1 blue-ish), as PNG bytes."""
-    buffer = io.BytesIO()
-    make_image(label, np.random.default_rng(seed), size).save(buffer, "PNG")
-    return buffer.getvalue()
-
-
-def jpeg_bytes(label: int, size: int = 48, seed: int = 7) -> bytes:
-    buffer = io.BytesIO()
-    make_image(label, np.random.default_rng(seed), size).save(buffer, "JPEG", quality=90)
-    return buffer.getvalue()
 
 
 def source_for(root: Path, kind: str = "folder") -> dict:

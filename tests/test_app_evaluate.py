@@ -79,7 +79,7 @@ def test_runs_page_lists_loads_settings_and_deletes(app, trained_run):
 
 
 def test_predict_page_explains_with_grad_cam(app, trained_run):
-    from fixtures_app import png_bytes
+    from helpers import png_bytes
 
     at = app.run().switch_page("pages/predict.py").run()
     at.file_uploader(key="predict_uploads").upload("red.png", png_bytes(0), "image/png").run()
@@ -126,7 +126,7 @@ def _folder_files(root, top="pets"):
 
 
 def test_uploaded_folder_becomes_the_dataset(app_factory, tmp_path):
-    from conftest import write_class_folders
+    from helpers import write_class_folders
 
     root = write_class_folders(tmp_path / "pets", 12, class_names=("birds", "fish"))
     at = app_factory().run()
@@ -142,7 +142,7 @@ def test_uploaded_folder_becomes_the_dataset(app_factory, tmp_path):
 
 
 def test_uploaded_folder_with_too_few_images_says_what_is_missing(app_factory, tmp_path):
-    from conftest import write_class_folders
+    from helpers import write_class_folders
 
     root = write_class_folders(tmp_path / "pets", 12, class_names=("birds",))
     write_class_folders(root, 3, class_names=("fish",))
@@ -169,8 +169,7 @@ def test_folder_upload_paths_cannot_escape(tmp_path):
 def test_three_classes_work_end_to_end(app_factory, isolated_dirs):
     # Three classes are supported everywhere: training, evaluation, prediction and the pages
     # (the threshold slider and ROC curve are binary-only and are left out, not broken).
-    from conftest import write_class_folders
-    from fixtures_app import png_bytes
+    from helpers import png_bytes, write_class_folders
 
     from catdog.config import RunConfig
     from catdog.predict import Predictor

@@ -18,8 +18,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import REPO, write_class_folders, write_tutorial_layout
-from fixtures_app import jpeg_bytes, png_bytes
+from helpers import REPO, jpeg_bytes, png_bytes, write_class_folders, write_tutorial_layout
 
 from catdog import runs
 from catdog.config import RunConfig

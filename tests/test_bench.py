@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import run_cli, write_class_folders
+from helpers import run_cli, write_class_folders
 
 from catdog.bench import check_targets, format_report, measure_memory, reference, run_bench
 from catdog.errors import CatdogError

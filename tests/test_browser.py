@@ -22,8 +22,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import REPO, write_tutorial_layout
-from fixtures_app import png_bytes
+from helpers import REPO, png_bytes, write_tutorial_layout
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -6,14 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from helpers import run_cli
 from PIL import Image
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tiny dataset and a run trained on it through the CLI."""
-    from conftest import write_tutorial_layout
+    from helpers import write_tutorial_layout
 
     root = tmp_path_factory.mktemp("cli")
     data = write_tutorial_layout(root / "data")
@@ -145,7 +145,7 @@ def test_mistakes_give_one_line_and_nonzero_exit(args, message):
 
 
 def test_reproduce_command_tabulates_models(tmp_path):
-    from conftest import write_tutorial_layout
+    from helpers import write_tutorial_layout
 
     data = write_tutorial_layout(tmp_path / "data", train_per_class=40, validation_per_class=80)  # 5 batches: 1 for test
     result = run_cli(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_image, write_class_folders, write_tutorial_layout
+from helpers import make_image, write_class_folders, write_tutorial_layout
 from PIL import Image
 
 from catdog.data import load_dataset, make_tf_dataset, sample_files

@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-from conftest import REPO, write_tutorial_layout
+from helpers import REPO, write_tutorial_layout
 
 from catdog import runs
 from catdog.config import RunConfig

@@ -21,7 +21,7 @@ from catdog.train import train
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    from conftest import write_tutorial_layout
+    from helpers import write_tutorial_layout
 
     root = tmp_path_factory.mktemp("predict")
     data = write_tutorial_layout(root / "data")
@@ -112,7 +112,7 @@ def test_a_model_file_carrying_code_is_refused_by_safe_mode(tiny_run, tmp_path):
 
 def test_streamlit_keeps_xsrf_protection_on_and_usage_statistics_off():
     import tomllib
-    from conftest import REPO
+    from helpers import REPO
 
     settings = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
     assert settings["server"]["enableXsrfProtection"] is True
