@@ -2,8 +2,8 @@
 
     python -m catdog data [--data DIR] [--json]
     python -m catdog models [--json]
-    python -m catdog train --model KEY [--epochs N] [--batch-size N] [--learning-rate X] [--data DIR]
-                           [--runs-dir DIR] [--seed N] [--strategy default|mirrored] [--json]
+    python -m catdog train (--model KEY | --config FILE) [--epochs N] [--data DIR] [--runs-dir DIR] [--json] ...
+    python -m catdog reproduce [--data DIR] [--models KEY...] [--epochs N] [--json]
     python -m catdog bench [--data DIR] [--models KEY...] [--epochs N] [--model4-epochs N] [--json]
     python -m catdog runs [--runs-dir DIR] [--json]
     python -m catdog evaluate RUN_DIR [--data DIR] [--json]
@@ -16,14 +16,23 @@ Mistakes (a wrong path, an unknown model, --epochs 0) end with one line on stder
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
 from pathlib import Path
 
 import catdog  # noqa: F401  (sets TensorFlow's logging before anything imports it)
+from catdog import export
+from catdog.augment import FLIP_MODES
 from catdog.config import PRECISIONS, STRATEGIES, RunConfig
+from catdog.data import load_dataset
 from catdog.errors import CatdogError
+from catdog.evaluate import evaluate
+from catdog.models import MODELS, TUTORIAL_MODELS, count_params, create_model, get_spec
+from catdog.paths import write_bytes_atomic
+from catdog.predict import Predictor
+from catdog.runs import list_runs, load_run, save_evaluation, write_progress
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,63 +61,19 @@ def _parser() -> argparse.ArgumentParser:
     _json_option(models)
     models.set_defaults(command=cmd_models)
 
-    train = commands.add_parser("train", help="train a model and save the run")
-    train.add_argument("--model", required=True, help="model key (see `models`)")
-    defaults = RunConfig()
-    train.add_argument("--epochs", type=int, default=defaults.epochs)
-    train.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    train.add_argument("--learning-rate", type=float, help="Adam's learning rate (default: the model's own, see `models`)")
-    train.add_argument("--seed", type=int, default=defaults.seed)
-    train.add_argument("--image-size", type=int, default=defaults.image_size[0], help="side of the square input (default 160)")
-    train.add_argument(
-        "--no-fast", dest="fast", action="store_false", help="run the frozen base every epoch, as the tutorial does"
+    train = commands.add_parser(
+        "train",
+        help="train a model and save the run",
+        description="Train a model and save the run. Settings come from --config FILE (a run's config.json, or a "
+        "JSON object of its fields) and/or the options below; an option given beside --config overrides the file.",
     )
-    train.add_argument(
-        "--flip", default=None, help="override the model's flip: none, horizontal, vertical, horizontal_and_vertical"
-    )
-    train.add_argument("--rotation", type=float, default=None, help="override the model's rotation factor (fraction of a turn)")
-    train.add_argument(
-        "--fine-tune-epochs",
-        type=int,
-        default=0,
-        help="Model 4: a second stage with the top of the base unfrozen (default 0: off)",
-    )
-    train.add_argument(
-        "--fine-tune-learning-rate",
-        type=float,
-        default=None,
-        help="the fine-tuning stage's learning rate (default: a tenth of --learning-rate)",
-    )
-    train.add_argument(
-        "--fine-tune-from", type=int, default=defaults.fine_tune_from, help="first base layer to unfreeze (default 100)"
-    )
-    train.add_argument(
-        "--early-stopping",
-        type=int,
-        default=0,
-        metavar="PATIENCE",
-        help="stop after PATIENCE epochs without improvement and keep the best (default off)",
-    )
-    train.add_argument(
-        "--strategy",
-        choices=STRATEGIES,
-        default=defaults.strategy,
-        help="default: one device (the GPU if any); mirrored: all GPUs of this machine",
-    )
-    train.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        default=defaults.precision,
-        help="auto (default): bfloat16 where measured faster, else float32",
-    )
-    _data_option(train)
-    _runs_option(train)
-    _json_option(train)
+    _train_options(train)
     train.set_defaults(command=cmd_train)
 
+    defaults = RunConfig()
     reproduce = commands.add_parser("reproduce", help="train the tutorial's four models and compare with its reported accuracies")
-    reproduce.add_argument("--models", nargs="+", default=["model1", "model2", "model3", "model4"])
-    reproduce.add_argument("--epochs", type=int, default=defaults.epochs)
+    reproduce.add_argument("--models", nargs="+", default=list(TUTORIAL_MODELS), help="default: the tutorial's four")
+    reproduce.add_argument("--epochs", type=int, default=defaults.epochs, help=f"default {defaults.epochs}, the tutorial's")
     reproduce.add_argument(
         "--no-fast", dest="fast", action="store_false", help="run Model 4's frozen base every epoch, as the tutorial does"
     )
@@ -118,10 +83,12 @@ def _parser() -> argparse.ArgumentParser:
     reproduce.set_defaults(command=cmd_reproduce)
 
     bench = commands.add_parser("bench", help="time the tutorial's pipeline against catdog's training, same models and data")
-    bench.add_argument("--models", nargs="+", default=["model1", "model2", "model3", "model4"])
-    bench.add_argument("--epochs", type=int, default=defaults.epochs, help="epochs per model (default 20, the tutorial's)")
+    bench.add_argument("--models", nargs="+", default=list(TUTORIAL_MODELS), help="default: the tutorial's four")
+    bench.add_argument("--epochs", type=int, default=defaults.epochs, help=f"epochs per model (default {defaults.epochs})")
     bench.add_argument("--model4-epochs", type=int, default=None, help="Model 4's epochs when they differ from --epochs")
-    bench.add_argument("--image-size", type=int, default=defaults.image_size[0], help="side of the square input (default 160)")
+    bench.add_argument(
+        "--image-size", type=int, default=defaults.image_size[0], help=f"side of the square input (default {defaults.image_size[0]})"
+    )
     bench.add_argument("--batch-size", type=int, default=defaults.batch_size)
     bench.add_argument(
         "--no-fast", dest="fast", action="store_false", help="catdog runs Model 4's frozen base every epoch (rotation on)"
@@ -166,6 +133,76 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _train_options(parser) -> None:
+    """`train`'s options, grouped. Each is named after its RunConfig field and left out of the
+    parsed arguments unless given (SUPPRESS), so only what the user typed overrides --config."""
+    defaults = RunConfig()
+    off = argparse.SUPPRESS
+
+    what = parser.add_argument_group("what to train")
+    what.add_argument("--config", metavar="FILE", help="settings from a JSON file (a run's config.json or RunConfig fields)")
+    what.add_argument("--model", default=off, help=f"model key: {', '.join(MODELS)} (see `models`; needed without --config)")
+    what.add_argument("--data", default=off, help="dataset folder (default: the tutorial's, downloaded once)")
+
+    schedule = parser.add_argument_group("schedule")
+    schedule.add_argument("--epochs", type=int, default=off, help=f"default {defaults.epochs}")
+    schedule.add_argument("--batch-size", type=int, default=off, help=f"default {defaults.batch_size}")
+    schedule.add_argument("--learning-rate", type=float, default=off, help="Adam's learning rate (default: the model's own, see `models`)")
+    schedule.add_argument(
+        "--early-stopping",
+        type=int,
+        default=off,
+        metavar="PATIENCE",
+        help="stop after PATIENCE epochs without improvement and keep the best (default off)",
+    )
+    schedule.add_argument("--seed", type=int, default=off, help=f"shuffling, splits, augmentation (default {defaults.seed})")
+
+    images = parser.add_argument_group("images and augmentation")
+    images.add_argument("--image-size", type=int, default=off, help=f"side of the square input (default {defaults.image_size[0]})")
+    images.add_argument("--flip", choices=FLIP_MODES, default=off, help="override the model's own random flip")
+    images.add_argument("--rotation", type=float, default=off, help="override the model's rotation (fraction of a turn)")
+
+    transfer = parser.add_argument_group("frozen-base models (Model 4)")
+    transfer.add_argument(
+        "--fast",
+        action=argparse.BooleanOptionalAction,
+        default=off,
+        help="compute the frozen base's features once; --no-fast runs it every epoch, as the tutorial does (default on)",
+    )
+    transfer.add_argument("--fine-tune-epochs", type=int, default=off, help=f"a second stage with the top of the base unfrozen (default {defaults.fine_tune_epochs}: off)")
+    transfer.add_argument(
+        "--fine-tune-from", type=int, default=off, help=f"first base layer to unfreeze (default {defaults.fine_tune_from})"
+    )
+    transfer.add_argument(
+        "--fine-tune-learning-rate", type=float, default=off, help="the fine-tuning stage's rate (default: a tenth of the first's)"
+    )
+
+    hardware = parser.add_argument_group("hardware")
+    hardware.add_argument(
+        "--precision", choices=PRECISIONS, default=off, help="auto (default): bfloat16 where measured faster, else float32"
+    )
+    hardware.add_argument(
+        "--strategy", choices=STRATEGIES, default=off, help="default: one device (the GPU if any); mirrored: all GPUs of this machine"
+    )
+
+    output = parser.add_argument_group("output")
+    _runs_option(output)
+    _json_option(output)
+
+
+def config_from_args(args) -> RunConfig:
+    """The RunConfig that `train`'s --config file and options describe (options win)."""
+    fields = {field.name for field in dataclasses.fields(RunConfig)}
+    given = {name: value for name, value in vars(args).items() if name in fields}
+    if "image_size" in given:
+        given["image_size"] = (given["image_size"], given["image_size"])
+    if args.config is not None:
+        return RunConfig.load(args.config, **given)
+    if "model" not in given:
+        raise CatdogError("say what to train: --model KEY (see `python -m catdog models`) or --config FILE.")
+    return RunConfig(**given)
+
+
 def _data_option(parser):
     parser.add_argument("--data", default=None, help="dataset folder (default: the tutorial's, downloaded once)")
 
@@ -191,8 +228,6 @@ def _console_progress(done, total, what):
 
 
 def cmd_data(args):
-    from catdog.data import load_dataset
-
     summary = load_dataset(args.data, progress=_console_progress).summary()
     lines = [f"data: {summary['root']} ({summary['layout']})", f"classes: {', '.join(summary['class_names'])}"]
     for split, counts in summary["counts"].items():
@@ -204,8 +239,6 @@ def cmd_data(args):
 
 
 def cmd_models(args):
-    from catdog.models import MODELS, count_params, create_model
-
     entries = []
     for key, spec in MODELS.items():
         # Counting needs no weights: skip the ImageNet download.
@@ -232,35 +265,10 @@ def cmd_models(args):
     )
 
 
-def config_from_args(args) -> RunConfig:
-    """The RunConfig that `train`'s options describe (the dashboard's launches parse back to it)."""
-    return RunConfig(
-        model=args.model,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        seed=args.seed,
-        image_size=(args.image_size, args.image_size),
-        data=args.data,
-        fast=args.fast,
-        flip=args.flip,
-        rotation=args.rotation,
-        early_stopping=args.early_stopping,
-        fine_tune_epochs=args.fine_tune_epochs,
-        fine_tune_from=args.fine_tune_from,
-        fine_tune_learning_rate=args.fine_tune_learning_rate,
-        strategy=args.strategy,
-        precision=args.precision,
-    )
-
-
 def cmd_train(args):
     config = config_from_args(args)
-    from catdog.models import get_spec
-
     get_spec(config.model)  # fail fast on an unknown key, before TensorFlow starts
-    from catdog.runs import write_progress
-    from catdog.train import train
+    from catdog.train import train  # here: it loads Keras, which the quick commands do without
 
     interactive = sys.stderr.isatty()
     last_line = [0.0]
@@ -299,13 +307,10 @@ def cmd_train(args):
 
 
 def cmd_reproduce(args):
-    from catdog.models import get_spec
-
     for key in args.models:
         get_spec(key)
     RunConfig(epochs=args.epochs)  # validate before the long work
-    from catdog.bench.reproduce import reproduce_tutorial
-    from catdog.runs import write_progress
+    from catdog.bench.reproduce import reproduce_tutorial  # loads Keras
 
     def progress(event):
         if event.run_dir:  # the dashboard's live view, as for `train`
@@ -332,7 +337,7 @@ def cmd_bench(args):
     if args.model4_epochs is not None:
         RunConfig(epochs=args.model4_epochs)
         model_epochs["model4"] = args.model4_epochs
-    from catdog.bench import format_report, run_bench
+    from catdog.bench import format_report, run_bench  # loads Keras
 
     report = run_bench(
         data=args.data,
@@ -353,10 +358,6 @@ def cmd_bench(args):
 
 
 def cmd_runs(args):
-    from pathlib import Path
-
-    from catdog.runs import list_runs
-
     found = [run.summary() for run in list_runs(Path(args.runs_dir) if args.runs_dir else None)]
     _emit(
         args,
@@ -370,10 +371,6 @@ def cmd_runs(args):
 
 
 def cmd_evaluate(args):
-    from catdog.data import load_dataset
-    from catdog.evaluate import evaluate
-    from catdog.runs import load_run
-
     run = load_run(args.run_dir)
     dataset = None
     if args.data is not None:
@@ -381,8 +378,6 @@ def cmd_evaluate(args):
     summary = evaluate(run, dataset).summary()
     summary["run_dir"] = str(run.path)
     if dataset is None:  # the run's own test split: keep the figures for comparisons
-        from catdog.runs import save_evaluation
-
         save_evaluation(run, summary)
     low, high = summary["test_accuracy_95ci"]
     lines = [
@@ -401,10 +396,6 @@ def cmd_evaluate(args):
 
 
 def cmd_export(args):
-    from catdog import export
-    from catdog.paths import write_bytes_atomic
-    from catdog.runs import load_run
-
     run = load_run(args.run_dir)
     default = f"{run.name}.keras" if args.format == "keras" else f"{run.name}-tflite.zip"
     output = Path(args.output or default).expanduser()
@@ -421,8 +412,6 @@ def cmd_export(args):
 
 
 def cmd_predict(args):
-    from catdog.predict import Predictor
-
     results = Predictor.from_run(args.run_dir).predict(args.images)
     lines = []
     for result in results:

@@ -105,8 +105,9 @@ class RunConfig:
         return dataclasses.replace(self, **changes)
 
     @classmethod
-    def load(cls, path: str | Path) -> RunConfig:
-        """Settings from a JSON file: a run's `config.json`, or a plain object of RunConfig fields."""
+    def load(cls, path: str | Path, **overrides) -> RunConfig:
+        """Settings from a JSON file (a run's `config.json`, or an object of RunConfig fields),
+        with `overrides` (field: value) taking the place of what the file says."""
         try:
             values = json.loads(Path(path).expanduser().read_text())
         except FileNotFoundError:
@@ -121,6 +122,6 @@ class RunConfig:
         if unknown:
             raise CatdogError(f"{path} has settings catdog does not know: {', '.join(unknown)}; remove them.")
         try:
-            return cls.from_dict(values)
+            return cls(**{**values, **overrides})
         except TypeError as error:
             raise CatdogError(f"the settings in {path} are not valid ({error}).") from None

@@ -139,6 +139,10 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 
+# The tutorial's own models: those it reported an accuracy for (reproduce and bench run these).
+TUTORIAL_MODELS = tuple(key for key, spec in MODELS.items() if spec.tutorial_val_accuracy is not None)
+
+
 def list_models() -> list[str]:
     """The registered model keys, in order."""
     return list(MODELS)

@@ -60,3 +60,15 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("needs ../shared/data/cats_and_dogs_filtered")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A Model 1 run trained for 3 epochs on a tiny dataset, and that dataset's folder (trained once)."""
+    from catdog.config import RunConfig
+    from catdog.train import train
+
+    root = tmp_path_factory.mktemp("predict")
+    data = write_tutorial_layout(root / "data")
+    config = RunConfig(model="model1", epochs=3, batch_size=8, image_size=(32, 32), seed=2, data=str(data))
+    return train(config, runs_root=root / "runs"), data

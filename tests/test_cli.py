@@ -48,6 +48,34 @@ def test_train_prints_epochs_and_json(trained):
     assert {"run_dir", "accuracy", "val_accuracy"} <= set(summary)
 
 
+def test_train_config_file_trains_what_it_says_and_options_override_it(trained, tmp_path):
+    data, _, result = trained
+    run_dir = Path(json.loads(result.stdout.strip().splitlines()[-1])["run_dir"])
+    settings = tmp_path / "cfg.json"
+    settings.write_text(
+        json.dumps({"model": "model3", "epochs": 1, "batch_size": 16, "image_size": [24, 24], "seed": 3, "data": str(data)})
+    )
+    done = run_cli("train", "--config", settings, "--runs-dir", tmp_path / "runs", "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    saved = json.loads((Path(summary["run_dir"]) / "config.json").read_text())["config"]
+    assert {key: saved[key] for key in ("model", "epochs", "batch_size", "image_size", "seed", "data")} == {
+        "model": "model3",
+        "epochs": 1,
+        "batch_size": 16,
+        "image_size": [24, 24],
+        "seed": 3,
+        "data": str(data),
+    }
+    assert summary["epochs"] == 1
+    # A run's own config.json repeats it; an option beside it wins.
+    again = run_cli("train", "--config", run_dir / "config.json", "--epochs", "1", "--runs-dir", tmp_path / "again", "--json")
+    assert again.returncode == 0, again.stderr
+    repeated = json.loads((Path(json.loads(again.stdout.strip().splitlines()[-1])["run_dir"]) / "config.json").read_text())
+    original = json.loads((run_dir / "config.json").read_text())["config"]
+    assert repeated["config"] == {**original, "epochs": 1}
+
+
 def test_data_command(trained):
     data, _, _ = trained
     result = run_cli("data", "--data", data, "--json")
@@ -134,6 +162,9 @@ def test_predict_reports_each_image_and_fails_on_bad_ones(trained, tmp_path):
         (["data", "--data", "/no/such/folder"], "does not exist"),
         (["evaluate", "/no/such/run"], "not a folder"),
         (["predict", "/tmp", "x.jpg"], "not a catdog run"),
+        (["train", "--epochs", "3"], "--model KEY"),
+        (["train", "--config", "/no/such/settings.json"], "no such settings file"),
+        (["train", "--config", "pyproject.toml"], "cannot read the settings"),
     ],
 )
 def test_mistakes_give_one_line_and_nonzero_exit(args, message):

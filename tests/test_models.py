@@ -7,7 +7,7 @@ import pytest
 
 from catdog.architectures import WHITENING_COMPONENTS, fit_whitening_stem
 from catdog.errors import CatdogError
-from catdog.models import MODELS, count_params, create_model, get_spec, list_models
+from catdog.models import MODELS, count_params, create_model, get_spec, list_models, probabilities
 
 # Small enough to be quick, large enough for Model 2's five valid convolutions.
 TINY = (80, 80)
@@ -45,20 +45,6 @@ def test_parameter_counts_match_the_tutorial(key, total, trainable):
 def test_unknown_model_names_the_valid_keys():
     with pytest.raises(CatdogError, match="model1, model2, model3, model4"):
         get_spec("model9")
-
-
-def test_a_run_starts_at_its_models_learning_rate_unless_one_is_set():
-    from catdog.__main__ import _parser, config_from_args
-    from catdog.config import RunConfig
-
-    assert [RunConfig(model=key).learning_rate for key in ("model1", "model2", "model3", "model4")] == [
-        0.001
-    ] * 4  # the tutorial's
-    own = MODELS["model5"].learning_rate
-    assert own != 0.001 and RunConfig(model="model5").learning_rate == own
-    assert RunConfig(model="model5", learning_rate=3e-4).learning_rate == 3e-4
-    assert RunConfig.from_dict(RunConfig(model="model5").to_dict()).learning_rate == own  # saved as a number
-    assert config_from_args(_parser().parse_args(["train", "--model", "model5"])).learning_rate == own
 
 
 def smooth_images(count, size, seed=0):
@@ -141,3 +127,8 @@ def test_model4_uses_the_160_pixel_weights_at_any_input_size(shared_keras_home):
     assert len(at_160.weights) == len(at_192.weights)
     for expected, found in zip(at_160.weights, at_192.weights):
         np.testing.assert_array_equal(expected.numpy(), found.numpy())
+
+
+def test_probabilities_from_logits_and_sigmoid():
+    np.testing.assert_allclose(probabilities(np.array([[0.0, 0.0], [10.0, -10.0]])), [[0.5, 0.5], [1, 0]], atol=1e-6)
+    np.testing.assert_allclose(probabilities(np.array([[0.8]])), [[0.2, 0.8]])
