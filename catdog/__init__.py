@@ -8,10 +8,9 @@ import os
 # TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notes) is noise for our users.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-# TensorFlow turns its oneDNN kernels on by itself only on CPUs with AVX-512 and the like; on the
-# rest (AVX2 laptops, AMD EPYC) they trained Models 1-3 1.2-1.45x faster per step (2-core EPYC,
-# see README: Speed). Set before TensorFlow is imported; an explicit setting of the user wins.
-# The benchmark runs the tutorial's own code with TensorFlow's default (the value found here).
+# oneDNN's kernels train the CNNs faster on CPUs where TensorFlow leaves them off by default
+# (README, "Speed"); set before TensorFlow is imported, a user's own setting wins. The benchmark
+# runs the tutorial's code with TensorFlow's default, the value found here.
 ONEDNN_SETTING_FOUND = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 

@@ -42,8 +42,8 @@ class RunConfig:
     fine_tune_from: int = 100
     fine_tune_learning_rate: float | None = None
     pretrained: bool = True  # ImageNet weights for transfer models; False = random (fast tests)
-    # "auto": bfloat16 compute where measured faster at the same accuracy (Models 1-3 on a CPU
-    # with Intel AMX), float32 elsewhere; or force "float32" / "mixed_bfloat16".
+    # "auto": bfloat16 compute where it is faster at the same accuracy (see
+    # models.training_precision), float32 elsewhere; or force "float32" / "mixed_bfloat16".
     precision: str = "auto"
     # "default": TensorFlow's own placement (the GPU when there is one); "mirrored": data-parallel
     # on every GPU of the machine (tf.distribute.MirroredStrategy).

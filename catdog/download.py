@@ -24,7 +24,7 @@ Progress = Callable[[int, int, str], None]  # (done, total, what) -> None
 def fetch_tutorial_dataset(progress: Progress | None = None, origin: str = TUTORIAL_URL) -> Path:
     """Return the tutorial's `cats_and_dogs_filtered` folder, downloading it on first use.
 
-    Uses Keras' own downloader and cache, as the tutorial does. Keras 3 extracts next to the
+    Uses Keras' own downloader and cache, as the tutorial does. Keras extracts next to the
     archive, into `cats_and_dogs_extracted/`; a marker written after a complete extraction tells
     a finished copy from an interrupted one.
 

@@ -1,13 +1,10 @@
 """LiteRT (TensorFlow Lite) inference: the fast path for a frozen base and for predictions on a CPU.
 
-LiteRT's XNNPACK kernels run MobileNetV2 at 160x160 about twice as fast as TensorFlow on a laptop
-CPU: 6.5 ms per image against 11.3 ms batched and 19.2 ms for one image (2-core AMD EPYC,
-TensorFlow 2.21 with oneDNN; `tf.function` around the Keras model), with features equal to
-TensorFlow's within 4e-5. catdog therefore computes Model 4's frozen features and serves
-predictions with LiteRT when no GPU is visible; with a GPU, TensorFlow is faster and is used.
+On a CPU, LiteRT's XNNPACK kernels run MobileNetV2 faster than TensorFlow with the same features
+(figures: README, "Speed"), so catdog computes Model 4's frozen features and serves predictions
+with LiteRT when no GPU is visible; with a GPU, TensorFlow is faster and is used.
 
-A conversion takes a few seconds (4 s for MobileNetV2 on such a CPU), so each one is cached on
-disk (under `$CATDOG_CACHE_DIR/litert`) by a key the caller derives from the weights, and used
+A conversion takes seconds, so each one is cached on disk (under `$CATDOG_CACHE_DIR/litert`) by a key the caller derives from the weights, and used
 again by every later training or prediction with the same weights.
 
     forward = lite.LiteModel(lite.cached_conversion(model, key))
@@ -50,9 +47,8 @@ def convert(model) -> bytes:
     """`model` converted to a float32 LiteRT flatbuffer (the format of a `.tflite` file).
 
     The inference graph (`training=False`: augmentation layers pass images through) is frozen
-    with its weights as constants and converted from that: 4 s for MobileNetV2 on a 2-core CPU,
-    where `model.export(format="litert")` and `TFLiteConverter.from_keras_model` took 21-22 s
-    for the same flatbuffer.
+    with its weights as constants and converted from that: the same flatbuffer as
+    `TFLiteConverter.from_keras_model` gives, in a fraction of its time.
     """
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2

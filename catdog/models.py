@@ -227,7 +227,7 @@ def _cpu_has_bfloat16_units() -> bool:
             flags = next((line for line in handle if line.startswith("flags")), "").split()
     except OSError:
         return False
-    return "amx_bf16" in flags  # measured with AMX; AVX512-BF16 alone is untested
+    return "amx_bf16" in flags  # AVX512-BF16 without AMX is not yet measured (README, "Speed")
 
 
 def compile_model(model, learning_rate: float = 0.001, steps_per_execution: int = 1, decay_steps: int | None = None) -> None:

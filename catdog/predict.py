@@ -38,9 +38,8 @@ class Prediction:
 class Predictor:
     """A loaded run, ready to classify images (inference only; safe to share between threads).
 
-    Predictions run on TensorFlow, or on LiteRT once `use_litert()` has converted the model (on
-    a CPU-only machine: about a third of TensorFlow's time for one photo with Model 4, see
-    `catdog.lite`). A conversion made earlier for the same model file is picked up at load.
+    Predictions run on TensorFlow, or on LiteRT once `use_litert()` has converted the model
+    (faster on a CPU-only machine, see `catdog.lite`). A conversion made earlier for the same model file is picked up at load.
     `model` stays the Keras model, for Grad-CAM and evaluation.
     """
 
@@ -67,8 +66,7 @@ class Predictor:
         return "LiteRT" if self._litert is not None else "TensorFlow"
 
     def use_litert(self) -> bool:
-        """Predict with LiteRT from now on, converting the model once (a few seconds on a laptop CPU,
-        then cached on disk). Returns False, changing nothing, where LiteRT is not the faster
+        """Predict with LiteRT from now on, converting the model once (cached on disk). Returns False, changing nothing, where LiteRT is not the faster
         engine (a GPU is visible, or `CATDOG_LITERT=0`) or the model does not convert."""
         if self._litert is not None:
             return True

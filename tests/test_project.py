@@ -2,12 +2,143 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
+from helpers import REPO
+
 
 def test_streamlit_keeps_xsrf_protection_on_and_usage_statistics_off():
     import tomllib
-    from helpers import REPO
 
     settings = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
     assert settings["server"]["enableXsrfProtection"] is True
     assert settings["browser"]["gatherUsageStats"] is False
     assert "authenticating reverse proxy" in " ".join((REPO / "README.md").read_text().split())
+
+
+# ----------------------------------------------------------------------------- layout
+
+# What each part of catdog may import from catdog, in-function imports included. Imports run one
+# way, from the leaves (errors, paths) up to the front ends (ui, bench, the command line); a new
+# module must be added here, which says where it sits.
+_CORE_BELOW_TRAINING = {
+    "errors", "paths", "augment", "architectures", "models", "config", "images", "uploads", "download",
+    "data", "runs", "lite", "predict", "evaluate", "explain", "export",
+}  # fmt: skip
+ALLOWED_IMPORTS = {
+    "errors": set(),
+    "paths": set(),
+    "augment": {"errors"},
+    "architectures": {"errors", "paths", "augment"},
+    "models": {"errors", "architectures"},
+    "config": {"errors", "augment", "models"},
+    "images": {"errors"},
+    "uploads": {"errors", "paths"},
+    "download": {"errors", "paths", "uploads"},
+    "data": {"errors", "images", "download"},
+    "runs": {"errors", "paths", "config"},
+    "lite": {"errors", "paths"},
+    "predict": {"errors", "images", "lite", "models", "runs"},
+    "evaluate": {"errors", "data", "models", "runs"},
+    "explain": {"errors", "images", "models"},
+    "export": {"errors", "lite", "models", "runs"},
+    "features": {"errors", "paths", "config", "data", "architectures", "models", "lite", "runs"},
+    "callbacks": {"errors", "paths", "config", "models", "runs"},
+    "train": {"errors", "paths", "config", "data", "images", "architectures", "models", "runs", "features", "callbacks"},
+    "bench": _CORE_BELOW_TRAINING | {"features", "callbacks", "train"},
+    "ui": _CORE_BELOW_TRAINING,  # never training code itself: the dashboard trains in a child process
+    "__main__": _CORE_BELOW_TRAINING | {"train", "bench"},
+    "__init__": {"config", "errors"},
+}
+
+
+def _catdog_modules() -> dict[str, Path]:
+    package = REPO / "catdog"
+    return {".".join(path.relative_to(REPO).with_suffix("").parts): path for path in sorted(package.rglob("*.py"))}
+
+
+def _catdog_imports(path: Path, name: str) -> set[str]:
+    """The catdog modules `path` imports, at the top or inside functions alike."""
+    modules = _catdog_modules()
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(name.split(".")[: -node.level] + ([node.module] if node.module else []))
+            targets = [base] + [f"{base}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        for target in targets:
+            if target.startswith("catdog.") and (target in modules or f"{target}.__init__" in modules):
+                found.add(target if target in modules else f"{target}.__init__")
+    return found
+
+
+def _unit(module: str) -> str:
+    # catdog.ui.charts -> "ui", catdog.bench.reference -> "bench", catdog.__init__ -> "__init__"
+    return module.split(".")[1]
+
+
+def test_imports_run_one_way_through_the_layers():
+    modules = _catdog_modules()
+    assert {_unit(name) for name in modules} == set(ALLOWED_IMPORTS), "add the new module to ALLOWED_IMPORTS"
+    wrong = []
+    for name, path in modules.items():
+        unit = _unit(name)
+        for target in _catdog_imports(path, name):
+            if _unit(target) != unit and _unit(target) not in ALLOWED_IMPORTS[unit]:
+                wrong.append(f"{name} imports {target}")
+    assert not wrong, wrong
+
+
+def test_no_import_cycles_and_no_oversized_module():
+    modules = _catdog_modules()
+    graph = {name: _catdog_imports(path, name) - {name} for name, path in modules.items()}
+    # A package's __init__ importing its own modules is its front door, not a cycle.
+    for name in graph:
+        if name.endswith(".__init__"):
+            package = name.removesuffix(".__init__")
+            for other in graph:
+                if other.startswith(package + ".") and other != name:
+                    graph[other].discard(name)
+    state: dict[str, int] = {}
+
+    def visit(node, trail):
+        state[node] = 1
+        for target in graph[node]:
+            if state.get(target) == 1:
+                raise AssertionError(f"import cycle: {' -> '.join(trail[trail.index(target):] + [target])}")
+            if target not in state:
+                visit(target, trail + [target])
+        state[node] = 2
+
+    for name in graph:
+        if name not in state:
+            visit(name, [name])
+    oversized = {name: count for name, path in modules.items() if (count := len(path.read_text().splitlines())) > 450}
+    assert not oversized, oversized
+
+
+def test_streamlit_only_in_catdog_ui_and_no_tensorflow_in_pages():
+    for name, path in _catdog_modules().items():
+        streamlit = {target for target in _all_imports(path) if target.split(".")[0] == "streamlit"}
+        if streamlit:
+            assert _unit(name) == "ui", f"{name} imports Streamlit"
+    assert not [target for target in _all_imports(REPO / "catdog" / "ui" / "charts.py") if target.startswith("streamlit")]
+    for page in [REPO / "app.py", *sorted((REPO / "pages").glob("*.py"))]:
+        assert not [target for target in _all_imports(page) if target.split(".")[0] in ("tensorflow", "keras")], page
+
+
+def _all_imports(path: Path) -> set[str]:
+    """Every module `path` imports anywhere (absolute names)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module)
+    return found
