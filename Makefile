@@ -10,10 +10,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test test-fast lint bench browser clean
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
+	# catdog itself, editable: the `catdog` command works from any folder
+	$(BIN)/python -m pip install --quiet --no-deps --editable .
 	touch $(STAMP)
 
 # Debian's Chromium for the browser tests (Playwright drives it; its own browser download is not used).
@@ -27,6 +29,7 @@ run: $(STAMP)
 
 test: $(STAMP) browser
 	$(BIN)/ruff check catdog pages tests app.py
+	$(BIN)/ruff format --check catdog pages tests app.py
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)
@@ -34,6 +37,7 @@ test-fast: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check catdog pages tests app.py
+	$(BIN)/ruff format --check catdog pages tests app.py
 
 bench: $(STAMP)
 	$(BIN)/python -m catdog bench
