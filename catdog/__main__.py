@@ -7,7 +7,7 @@
     python -m catdog bench [--data DIR] [--models KEY...] [--epochs N] [--model4-epochs N] [--json]
     python -m catdog runs [--runs-dir DIR] [--json]
     python -m catdog evaluate RUN_DIR [--data DIR] [--json]
-    python -m catdog predict RUN_DIR IMAGE... [--json]
+    python -m catdog predict RUN_DIR PATH... [--output FILE.csv|FILE.jsonl] [--batch-size N] [--json]
     python -m catdog export RUN_DIR [--format tflite|keras] [--output FILE] [--json]
 
 Mistakes (a wrong path, an unknown model, --epochs 0) end with one line on stderr and exit 2.
@@ -25,13 +25,14 @@ from pathlib import Path
 import catdog  # noqa: F401  (sets TensorFlow's logging before anything imports it)
 from catdog import export
 from catdog.augment import FLIP_MODES
+from catdog.batch import open_output, predict_files
 from catdog.config import PRECISIONS, STRATEGIES, RunConfig
 from catdog.data import load_dataset
 from catdog.errors import CatdogError
 from catdog.evaluate import evaluate
 from catdog.models import MODELS, TUTORIAL_MODELS, count_params, create_model, get_spec
 from catdog.paths import write_bytes_atomic
-from catdog.predict import Predictor
+from catdog.predict import BATCH_SIZE, Predictor
 from catdog.runs import list_runs, load_run, save_evaluation, write_progress
 
 
@@ -125,9 +126,11 @@ def _parser() -> argparse.ArgumentParser:
     _json_option(export)
     export.set_defaults(command=cmd_export)
 
-    predict = commands.add_parser("predict", help="classify images with a run")
+    predict = commands.add_parser("predict", help="classify images, and every image in folders, with a run")
     predict.add_argument("run_dir")
-    predict.add_argument("images", nargs="+")
+    predict.add_argument("images", nargs="+", metavar="PATH", help="image files and folders (searched recursively)")
+    predict.add_argument("--batch-size", type=int, default=BATCH_SIZE, help=f"images per call into the model (default {BATCH_SIZE})")
+    predict.add_argument("--output", metavar="FILE", help="write each result as it is known: FILE.csv or FILE.jsonl")
     _json_option(predict)
     predict.set_defaults(command=cmd_predict)
     return parser
@@ -412,17 +415,36 @@ def cmd_export(args):
 
 
 def cmd_predict(args):
-    results = Predictor.from_run(args.run_dir).predict(args.images)
-    lines = []
-    for result in results:
-        if result.error:
-            lines.append(f"{result.source}: error: {result.error}")
-        else:
-            lines.append(
-                f"{result.source}: {result.label} (" + ", ".join(f"{k} {v:.3f}" for k, v in result.probabilities.items()) + ")"
-            )
-    _emit(args, [result.to_dict() for result in results], lines)
-    return 1 if any(result.error for result in results) else 0
+    predictor = Predictor.from_run(args.run_dir)
+    if args.output:
+        writer = open_output(args.output, predictor.class_names)
+        try:
+            summary = predict_files(predictor, args.images, writer.write, args.batch_size)
+        finally:
+            writer.close()
+        _emit(args, {**dataclasses.asdict(summary), "output": str(args.output)}, [f"wrote {args.output}: {summary.line()}"])
+    elif args.json:  # one JSON array, printed piece by piece as results come
+        print("[", end="", flush=True)
+        separator = ""
+
+        def write(prediction):
+            nonlocal separator
+            print(separator + json.dumps(prediction.to_dict()), end="", flush=True)
+            separator = ", "
+
+        summary = predict_files(predictor, args.images, write, args.batch_size)
+        print("]", flush=True)
+    else:
+        summary = predict_files(predictor, args.images, lambda result: print(_result_line(result), flush=True), args.batch_size)
+        if summary.images > 1:
+            print(summary.line(), file=sys.stderr)
+    return 1 if summary.failed else 0
+
+
+def _result_line(result) -> str:
+    if result.error:
+        return f"{result.source}: error: {result.error}"
+    return f"{result.source}: {result.label} (" + ", ".join(f"{k} {v:.3f}" for k, v in result.probabilities.items()) + ")"
 
 
 if __name__ == "__main__":

@@ -39,7 +39,8 @@ def tflite_bundle(run: runs.Run, model=None) -> bytes:
         "image_size": list(run.config.image_size),
         "input": "float32 RGB pixels 0-255, shape (1, height, width, 3)",
         "output": output_description(model),
-        "settings": run.config.to_dict(),
+        # A file meant to be shared: the training settings without the trainer's local dataset path.
+        "settings": {key: value for key, value in run.config.to_dict().items() if key != "data"},
     }
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:

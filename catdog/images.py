@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -137,3 +138,18 @@ def thumbnail(source, side: int = 256) -> np.ndarray:
         width, height = height, width
     scale = min(1.0, side / max(width, height))
     return load_image(source, (max(1, round(height * scale)), max(1, round(width * scale))))
+
+
+def find_images(paths) -> Iterator[str]:
+    """Every image file under `paths`, in order: folders are walked recursively (image suffixes
+    only, hidden and macOS metadata files and folders skipped); a file named directly is always
+    yielded, so a bad one is reported rather than silently left out."""
+    for given in paths:
+        if not Path(given).is_dir():
+            yield str(given)
+            continue
+        for directory, subdirectories, filenames in os.walk(given):
+            subdirectories[:] = sorted(name for name in subdirectories if not is_junk(name))
+            for filename in sorted(filenames):
+                if not is_junk(filename) and filename.lower().endswith(IMAGE_SUFFIXES):
+                    yield os.path.join(directory, filename)

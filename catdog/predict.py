@@ -8,8 +8,12 @@ Images go through `catdog.images.load_image`, the same decode and resize as trai
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import dataclasses
 import hashlib
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +22,9 @@ from catdog import lite, runs
 from catdog.errors import CatdogError
 from catdog.images import load_image
 from catdog.models import probabilities
+
+BATCH_SIZE = 32  # images per call into the model: big enough to keep it busy, small in memory
+DECODE_THREADS = min(4, os.cpu_count() or 1)  # Pillow releases the GIL while decoding
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,8 +73,10 @@ class Predictor:
         return "LiteRT" if self._litert is not None else "TensorFlow"
 
     def use_litert(self) -> bool:
-        """Predict with LiteRT from now on, converting the model once (cached on disk). Returns False, changing nothing, where LiteRT is not the faster
-        engine (a GPU is visible, or `CATDOG_LITERT=0`) or the model does not convert."""
+        """Predict with LiteRT from now on, converting the model once (cached on disk).
+
+        Returns False, changing nothing, where LiteRT is not the faster engine (a GPU is visible,
+        or `CATDOG_LITERT=0`) or the model does not convert."""
         if self._litert is not None:
             return True
         if not lite.available():
@@ -97,32 +106,59 @@ class Predictor:
         litert = self._litert  # set once by another thread at most; read it once
         return probabilities(litert(images) if litert is not None else self._tensorflow(images).numpy())
 
-    def predict(self, sources, names=None) -> list[Prediction]:
+    def predict(self, sources, names=None, batch_size: int = BATCH_SIZE) -> list[Prediction]:
         """Classify each source; an unreadable one gets an `error` and the rest still work.
 
         Args:
             sources: paths, bytes, binary file objects or PIL images.
             names: how to call each source in the results (default: its path or position).
+            batch_size: images decoded and sent through the model at a time.
         """
-        names = (
-            list(names)
-            if names is not None
-            else [str(s) if isinstance(s, (str, Path)) else f"image {i + 1}" for i, s in enumerate(sources)]
-        )
-        decoded, results = [], {}
-        for index, source in enumerate(sources):
-            try:
-                decoded.append((index, load_image(source, self.image_size)))
-            except CatdogError as error:
-                results[index] = Prediction(names[index], None, {}, error=str(error))
-            except OSError as error:
-                results[index] = Prediction(names[index], None, {}, error=f"cannot be read ({error.strerror or error}).")
-        if decoded:
-            scores = self.predict_arrays(np.stack([image for _, image in decoded]))
-            for (index, _), row in zip(decoded, scores):
-                results[index] = Prediction(
-                    names[index],
-                    self.class_names[int(row.argmax())],
-                    {name: float(p) for name, p in zip(self.class_names, row)},
-                )
-        return [results[index] for index in range(len(sources))]
+        return list(self.predict_stream(sources, names, batch_size))
+
+    def predict_stream(self, sources, names=None, batch_size: int = BATCH_SIZE) -> Iterator[Prediction]:
+        """`predict` as a stream: results in order, as each batch is done, for any number of sources.
+
+        Decoding runs on a few threads one batch ahead of the model, so memory holds about two
+        batches whatever the number of images.
+        """
+        if batch_size < 1:
+            raise CatdogError(f"batch size must be at least 1, got {batch_size}.")
+        named = zip(sources, names) if names is not None else ((source, _name(source, i)) for i, source in enumerate(sources))
+        with concurrent.futures.ThreadPoolExecutor(max_workers=DECODE_THREADS) as pool:
+            pending = collections.deque()
+            for source, name in named:
+                pending.append((name, pool.submit(_decode, source, self.image_size)))
+                if len(pending) >= 2 * batch_size:  # one batch decoding while the other is predicted
+                    yield from self._predict_batch([pending.popleft() for _ in range(batch_size)])
+            while pending:
+                yield from self._predict_batch([pending.popleft() for _ in range(min(batch_size, len(pending)))])
+
+    def _predict_batch(self, batch) -> list[Prediction]:
+        decoded = [(name, future.result()) for name, future in batch]
+        images = [image for _, image in decoded if not isinstance(image, str)]
+        scores = iter(self.predict_arrays(np.stack(images)) if images else ())
+        results = []
+        for name, image in decoded:
+            if isinstance(image, str):
+                results.append(Prediction(name, None, {}, error=image))
+                continue
+            row = next(scores)
+            results.append(
+                Prediction(name, self.class_names[int(row.argmax())], {c: float(p) for c, p in zip(self.class_names, row)})
+            )
+        return results
+
+
+def _name(source, index: int) -> str:
+    return str(source) if isinstance(source, (str, Path)) else f"image {index + 1}"
+
+
+def _decode(source, image_size):
+    """The decoded image, or the reason it cannot be read (a string)."""
+    try:
+        return load_image(source, image_size)
+    except CatdogError as error:
+        return str(error)
+    except OSError as error:
+        return f"cannot be read ({error.strerror or error})."

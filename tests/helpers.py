@@ -62,11 +62,11 @@ def jpeg_bytes(label: int, size: int = 48, seed: int = 7) -> bytes:
     return buffer.getvalue()
 
 
-def run_cli(*args, env=None, timeout=600):
-    """Run `python -m catdog ARGS` as a user would; returns the CompletedProcess."""
+def run_cli(*args, env=None, timeout=600, cwd=REPO):
+    """Run `python -m catdog ARGS` as a user would (from `cwd`); returns the CompletedProcess."""
     return subprocess.run(
         [sys.executable, "-m", "catdog", *map(str, args)],
-        cwd=REPO,
+        cwd=cwd,
         env={**os.environ, **(env or {})},
         capture_output=True,
         text=True,

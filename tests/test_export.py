@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 
@@ -22,3 +23,6 @@ def test_tflite_export_matches_keras(tiny_run):
     with zipfile.ZipFile(io.BytesIO(tflite_bundle(run))) as bundle:
         assert bundle.read("labels.txt").decode() == "cats\ndogs\n"
         assert {"model.tflite", "catdog.json"} <= set(bundle.namelist())
+        info = json.loads(bundle.read("catdog.json"))
+    assert info["class_names"] == ["cats", "dogs"] and info["image_size"] == [32, 32] and info["settings"]["model"] == "model1"
+    assert "data" not in info["settings"] and str(data) not in json.dumps(info)  # no local paths in a shared file

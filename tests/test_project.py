@@ -43,12 +43,13 @@ ALLOWED_IMPORTS = {
     "evaluate": {"errors", "data", "models", "runs"},
     "explain": {"errors", "images", "models"},
     "export": {"errors", "lite", "models", "runs"},
+    "batch": {"errors", "images", "predict"},
     "features": {"errors", "paths", "config", "data", "architectures", "models", "lite", "runs"},
     "callbacks": {"errors", "paths", "config", "models", "runs"},
     "train": {"errors", "paths", "config", "data", "images", "architectures", "models", "runs", "features", "callbacks"},
     "bench": _CORE_BELOW_TRAINING | {"features", "callbacks", "train"},
     "ui": _CORE_BELOW_TRAINING,  # never training code itself: the dashboard trains in a child process
-    "__main__": _CORE_BELOW_TRAINING | {"train", "bench"},
+    "__main__": _CORE_BELOW_TRAINING | {"batch", "train", "bench"},
     "__init__": {"config", "errors"},
 }
 
