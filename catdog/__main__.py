@@ -31,6 +31,7 @@ from catdog.data import load_dataset
 from catdog.errors import CatdogError
 from catdog.evaluate import evaluate
 from catdog.models import MODELS, TUTORIAL_MODELS, count_params, create_model, get_spec
+from catdog.native_logs import filter_native_logs
 from catdog.paths import write_bytes_atomic
 from catdog.predict import BATCH_SIZE, Predictor
 from catdog.runs import list_runs, load_run, save_evaluation, write_progress
@@ -39,6 +40,8 @@ from catdog.runs import list_runs, load_run, save_evaluation, write_progress
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if not args.verbose:
+        filter_native_logs()
     try:
         return args.command(args) or 0
     except CatdogError as error:
@@ -51,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m catdog", description="Build, train and use binary image classifiers.")
+    parser.add_argument("--verbose", action="store_true", help="also show TensorFlow's own start-up log lines")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     data = commands.add_parser("data", help="where the data is, classes, counts, baseline, skipped files")

@@ -189,3 +189,30 @@ def test_reproduce_command_tabulates_models(tmp_path):
     assert all(0 <= row["test_accuracy"] <= 1 and row["seconds"] > 0 for row in rows)
     listed = json.loads(run_cli("runs", "--runs-dir", tmp_path / "runs", "--json").stdout.strip().splitlines()[-1])
     assert {entry["test_accuracy"] for entry in listed} == {row["test_accuracy"] for row in rows}
+
+
+def test_a_healthy_command_prints_no_tensorflow_start_up_lines():
+    result = run_cli("models")
+    assert result.returncode == 0, result.stderr
+    assert "absl" not in result.stderr and "I0000" not in result.stderr and "cuInit" not in result.stderr, result.stderr
+    assert "model1" in result.stdout
+    verbose = run_cli("--verbose", "models")
+    assert verbose.returncode == 0 and "model1" in verbose.stdout
+
+
+def test_only_known_start_up_lines_are_dropped(tmp_path):
+    from catdog.native_logs import NOISE
+
+    dropped = [
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+        "I0000 00:00:1796329629.988414   14005 port.cc:153] oneDNN custom operations are on.",
+        "E0000 00:00:1796329636.206712   14005 cuda_platform.cc:52] failed call to cuInit: UNKNOWN ERROR (303)",
+    ]
+    kept = [
+        "E0000 00:00:1796329636.206712   14005 bfc_allocator.cc:12] Out of memory while trying to allocate",
+        "F0000 00:00:1796329636.206712   14005 check.cc:1] Check failed",
+        "Traceback (most recent call last):",
+        "error: epochs must be a whole number of at least 1, got 0.",
+    ]
+    assert all(NOISE.match(line) for line in dropped)
+    assert not any(NOISE.match(line) for line in kept)

@@ -29,6 +29,7 @@ _CORE_BELOW_TRAINING = {
 ALLOWED_IMPORTS = {
     "errors": set(),
     "paths": set(),
+    "native_logs": set(),
     "augment": {"errors"},
     "architectures": {"errors", "paths", "augment"},
     "models": {"errors", "architectures"},
@@ -49,7 +50,7 @@ ALLOWED_IMPORTS = {
     "train": {"errors", "paths", "config", "data", "images", "architectures", "models", "runs", "features", "callbacks"},
     "bench": _CORE_BELOW_TRAINING | {"features", "callbacks", "train"},
     "ui": _CORE_BELOW_TRAINING,  # never training code itself: the dashboard trains in a child process
-    "__main__": _CORE_BELOW_TRAINING | {"batch", "train", "bench"},
+    "__main__": _CORE_BELOW_TRAINING | {"batch", "native_logs", "train", "bench"},
     "__init__": {"config", "errors"},
 }
 
