@@ -4,6 +4,8 @@
 # Both create .venv from requirements.txt on first use.
 
 PYTHON ?= python3
+# Where the dashboard listens: this machine only; HOST=0.0.0.0 serves a class on the local network.
+HOST ?= localhost
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -25,7 +27,7 @@ browser:
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi; }
 
 run: $(STAMP)
-	$(BIN)/streamlit run app.py
+	$(BIN)/streamlit run app.py --server.address $(HOST)
 
 test: $(STAMP) browser
 	$(BIN)/ruff check catdog pages tests app.py

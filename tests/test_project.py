@@ -14,6 +14,8 @@ def test_streamlit_keeps_xsrf_protection_on_and_usage_statistics_off():
     settings = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
     assert settings["server"]["enableXsrfProtection"] is True
     assert settings["browser"]["gatherUsageStats"] is False
+    assert settings["server"]["address"] == "localhost"  # no accounts: only this machine, unless told
+    assert "HOST ?= localhost" in (REPO / "Makefile").read_text()
     assert "authenticating reverse proxy" in " ".join((REPO / "README.md").read_text().split())
 
 
