@@ -12,7 +12,8 @@ from catdog.models import MODELS
 
 
 def test_a_run_starts_at_its_models_learning_rate_unless_one_is_set():
-    from catdog.__main__ import _parser, config_from_args
+    from catdog.__main__ import _parser
+    from catdog.commands import config_from_args
 
     assert [RunConfig(model=key).learning_rate for key in ("model1", "model2", "model3", "model4")] == [
         0.001

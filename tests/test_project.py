@@ -52,7 +52,8 @@ ALLOWED_IMPORTS = {
     "train": {"errors", "paths", "config", "data", "images", "architectures", "models", "runs", "features", "callbacks"},
     "bench": _CORE_BELOW_TRAINING | {"features", "callbacks", "train"},
     "ui": _CORE_BELOW_TRAINING,  # never training code itself: the dashboard trains in a child process
-    "__main__": _CORE_BELOW_TRAINING | {"batch", "native_logs", "train", "bench"},
+    "commands": _CORE_BELOW_TRAINING | {"batch", "train", "bench"},
+    "__main__": {"augment", "config", "commands", "errors", "models", "native_logs", "predict"},
     "__init__": {"config", "errors"},
 }
 

@@ -1,0 +1,273 @@
+"""The command line's commands: one function per `python -m catdog COMMAND`, called with the
+parsed arguments (the parser is in `catdog.__main__`). Each prints text, or JSON with --json, and
+returns the exit status; a CatdogError ends the command with its one-line message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+from catdog import export
+from catdog.batch import open_output, predict_files
+from catdog.config import RunConfig
+from catdog.data import load_dataset
+from catdog.errors import CatdogError
+from catdog.evaluate import evaluate
+from catdog.models import MODELS, count_params, create_model, get_spec
+from catdog.paths import write_bytes_atomic
+from catdog.predict import Predictor
+from catdog.runs import list_runs, load_run, save_evaluation, write_progress
+
+
+def config_from_args(args) -> RunConfig:
+    """The RunConfig that `train`'s --config file and options describe (options win)."""
+    fields = {field.name for field in dataclasses.fields(RunConfig)}
+    given = {name: value for name, value in vars(args).items() if name in fields}
+    if "image_size" in given:
+        given["image_size"] = (given["image_size"], given["image_size"])
+    if args.config is not None:
+        return RunConfig.load(args.config, **given)
+    if "model" not in given:
+        raise CatdogError("say what to train: --model KEY (see `python -m catdog models`) or --config FILE.")
+    return RunConfig(**given)
+
+
+def _emit(args, value, lines):
+    if args.json:
+        print(json.dumps(value))
+    else:
+        print("\n".join(lines))
+
+
+def _console_progress(done, total, what):
+    if sys.stderr.isatty():
+        print(f"\r{what}: {done}/{total}", end="\n" if done >= total else "", file=sys.stderr, flush=True)
+
+
+def cmd_data(args):
+    summary = load_dataset(args.data, progress=_console_progress).summary()
+    lines = [f"data: {summary['root']} ({summary['layout']})", f"classes: {', '.join(summary['class_names'])}"]
+    for split, counts in summary["counts"].items():
+        lines.append(f"{split}: " + ", ".join(f"{name} {count}" for name, count in counts.items()))
+    lines.append(f"baseline accuracy (most frequent class): {summary['baseline_accuracy']:.3f}")
+    lines.append(f"skipped files: {len(summary['skipped'])}")
+    lines += [f"  {item['path']}: {item['reason']}" for item in summary["skipped"]]
+    _emit(args, summary, lines)
+
+
+def cmd_models(args):
+    entries = []
+    for key, spec in MODELS.items():
+        # Counting needs no weights: skip the ImageNet download.
+        total, trainable = count_params(create_model(key, pretrained=False))
+        entries.append(
+            {
+                "key": key,
+                "title": spec.title,
+                "description": spec.description,
+                "params": total,
+                "trainable_params": trainable,
+                "learning_rate": spec.learning_rate,
+                "tutorial_val_accuracy": spec.tutorial_val_accuracy,
+            }
+        )
+    _emit(
+        args,
+        entries,
+        [
+            f"{e['key']}  {e['title']:<34} params {e['params']:>12,}  trainable {e['trainable_params']:>12,}"
+            f"  learning rate {e['learning_rate']:g}"
+            for e in entries
+        ],
+    )
+
+
+def cmd_train(args):
+    config = config_from_args(args)
+    get_spec(config.model)  # fail fast on an unknown key, before TensorFlow starts
+    from catdog.train import train  # here: it loads Keras, which the quick commands do without
+
+    interactive = sys.stderr.isatty()
+    last_line = [0.0]
+
+    def progress(event):
+        if event.run_dir:  # progress.json: the dashboard's live view of batches and ETA
+            write_progress(event.run_dir, event)
+        if event.phase == "epoch":
+            logs = event.logs
+            print(
+                f"epoch {event.epoch}/{event.epochs}  loss {logs.get('loss', float('nan')):.4f}  accuracy {logs.get('accuracy', float('nan')):.4f}  "
+                f"val_loss {logs.get('val_loss', float('nan')):.4f}  val_accuracy {logs.get('val_accuracy', float('nan')):.4f}  {logs.get('seconds', 0):.1f}s",
+                flush=True,
+            )
+        elif event.phase == "features" and not event.batches:  # a one-time step, e.g. the LiteRT conversion
+            print(f"{event.message}…", flush=True)
+        elif event.phase in ("train", "features", "data") and interactive and time.monotonic() - last_line[0] > 0.2:
+            last_line[0] = time.monotonic()
+            eta = f"  ETA {event.eta:.0f}s" if event.eta is not None else ""
+            where = f"epoch {event.epoch}/{event.epochs} " if event.phase == "train" else ""
+            print(f"\r{event.message or where}batch {event.batch}/{event.batches}{eta}   ", end="", file=sys.stderr, flush=True)
+        elif event.phase == "features" and event.batch == event.batches:
+            print(f"{event.message}: {event.batches} batches in {event.elapsed:.1f}s", flush=True)
+
+    run = train(config, runs_root=args.runs_dir, progress=progress)
+    if interactive:
+        print(file=sys.stderr)
+    summary = run.summary()
+    _emit(
+        args,
+        summary,
+        [
+            f"{run.state}: {run.path}  ({summary['epochs']} epochs, {summary['seconds']:.1f}s, val_accuracy {summary['val_accuracy']})"
+        ],
+    )
+
+
+def cmd_reproduce(args):
+    for key in args.models:
+        get_spec(key)
+    RunConfig(epochs=args.epochs)  # validate before the long work
+    from catdog.bench.reproduce import reproduce_tutorial  # loads Keras
+
+    def progress(event):
+        if event.run_dir:  # the dashboard's live view, as for `train`
+            write_progress(event.run_dir, event)
+        if event.phase == "epoch":
+            print(
+                f"{event.run_dir.rsplit('/', 1)[-1]}  epoch {event.epoch}/{event.epochs}  val_accuracy {event.logs.get('val_accuracy', float('nan')):.4f}",
+                flush=True,
+            )
+
+    rows = reproduce_tutorial(args.data, args.epochs, tuple(args.models), args.fast, args.runs_dir, progress)
+    lines = [f"{'model':<8} {'tutorial val':>12} {'catdog val':>10} {'catdog test':>11} {'seconds':>8}"]
+    for row in rows:
+        test = row.get("test_accuracy")
+        lines.append(
+            f"{row['model']:<8} {row['tutorial_val_accuracy']:>12.4f} {row['val_accuracy'] or float('nan'):>10.4f} {test if test is not None else float('nan'):>11.4f} {row['seconds'] or 0:>8.1f}"
+        )
+    _emit(args, rows, lines)
+
+
+def cmd_bench(args):
+    RunConfig(epochs=args.epochs, batch_size=args.batch_size, image_size=(args.image_size, args.image_size))  # validate first
+    model_epochs = {}
+    if args.model4_epochs is not None:
+        RunConfig(epochs=args.model4_epochs)
+        model_epochs["model4"] = args.model4_epochs
+    from catdog.bench import format_report, run_bench  # loads Keras
+
+    report = run_bench(
+        data=args.data,
+        models=tuple(args.models),
+        epochs=args.epochs,
+        model_epochs=model_epochs,
+        image_size=(args.image_size, args.image_size),
+        batch_size=args.batch_size,
+        pretrained=args.pretrained,
+        fast=args.fast,
+        reference=args.reference,
+        prediction=args.prediction,
+        memory=args.memory,
+        warm_cache=args.warm_cache,
+        runs_root=args.runs_dir,
+    )
+    _emit(args, report, [format_report(report)])
+
+
+def cmd_bench_predict(args):
+    from catdog.bench.scale import run_scale_bench  # the bench package loads Keras
+
+    rows = run_scale_bench(args.run_dir, args.data, tuple(args.counts), say=(lambda line: None) if args.json else print)
+    if args.json:
+        print(json.dumps(rows))
+
+
+def cmd_runs(args):
+    found = [run.summary() for run in list_runs(Path(args.runs_dir) if args.runs_dir else None)]
+    _emit(
+        args,
+        found,
+        [
+            f"{r['name']}  {r['state']:<11} epochs {r['epochs']}/{r['epochs_planned']}  val_accuracy {r['val_accuracy']}"
+            for r in found
+        ]
+        or ["no runs yet"],
+    )
+
+
+def cmd_evaluate(args):
+    run = load_run(args.run_dir)
+    dataset = None
+    if args.data is not None:
+        dataset = load_dataset(args.data, batch_size=run.config.batch_size, seed=run.config.seed)
+    summary = evaluate(run, dataset).summary()
+    summary["run_dir"] = str(run.path)
+    if dataset is None:  # the run's own test split: keep the figures for comparisons
+        save_evaluation(run, summary)
+    low, high = summary["test_accuracy_95ci"]
+    lines = [
+        f"test accuracy: {summary['test_accuracy']:.4f} (95% CI {low:.3f}-{high:.3f}, {summary['test_images']} images)",
+        "confusion matrix (rows: true, columns: predicted):",
+    ]
+    width = max(10, *(len(name) for name in summary["class_names"]))
+    lines.append(" " * (width + 1) + " ".join(f"{name:>{width}}" for name in summary["class_names"]))
+    for name, row in zip(summary["class_names"], summary["confusion_matrix"]):
+        lines.append(f"{name:>{width}} " + " ".join(f"{value:>{width}}" for value in row))
+    for name, figures in summary["per_class"].items():
+        lines.append(f"{name}: precision {figures['precision']:.3f}, recall {figures['recall']:.3f}, {figures['support']} images")
+    if summary.get("auc") is not None:
+        lines.append(f"ROC AUC ({summary['class_names'][1]} as positive): {summary['auc']:.4f}")
+    _emit(args, summary, lines)
+
+
+def cmd_export(args):
+    run = load_run(args.run_dir)
+    default = f"{run.name}.keras" if args.format == "keras" else f"{run.name}-tflite.zip"
+    output = Path(args.output or default).expanduser()
+    if not output.parent.is_dir():
+        raise CatdogError(f"folder {output.parent} does not exist; create it or choose another --output.")
+    payload = export.keras_bytes(run) if args.format == "keras" else export.tflite_bundle(run)
+    write_bytes_atomic(output, payload)
+    _emit(
+        args,
+        {"path": str(output), "format": args.format, "bytes": len(payload)},
+        [f"wrote {output} ({len(payload) / 1e6:.1f} MB)"],
+    )
+    return 0
+
+
+def cmd_predict(args):
+    predictor = Predictor.from_run(args.run_dir)
+    if args.output:
+        writer = open_output(args.output, predictor.class_names)
+        try:
+            summary = predict_files(predictor, args.images, writer.write, args.batch_size)
+        finally:
+            writer.close()
+        _emit(args, {**dataclasses.asdict(summary), "output": str(args.output)}, [f"wrote {args.output}: {summary.line()}"])
+    elif args.json:  # one JSON array, printed piece by piece as results come
+        print("[", end="", flush=True)
+        separator = ""
+
+        def write(prediction):
+            nonlocal separator
+            print(separator + json.dumps(prediction.to_dict()), end="", flush=True)
+            separator = ", "
+
+        summary = predict_files(predictor, args.images, write, args.batch_size)
+        print("]", flush=True)
+    else:
+        summary = predict_files(predictor, args.images, lambda result: print(_result_line(result), flush=True), args.batch_size)
+        if summary.images > 1:
+            print(summary.line(), file=sys.stderr)
+    return 1 if summary.failed else 0
+
+
+def _result_line(result) -> str:
+    if result.error:
+        return f"{result.source}: error: {result.error}"
+    return f"{result.source}: {result.label} (" + ", ".join(f"{k} {v:.3f}" for k, v in result.probabilities.items()) + ")"
