@@ -1,16 +1,16 @@
 """catdog's dashboard: `streamlit run app.py` (or `make run`), then open http://localhost:8501.
 
 The entry point: page navigation, shared session state and the sidebar. Each page is a short
-script in pages/. Nothing here imports TensorFlow, so the first page appears in a moment; the
-pages that need a model import it when they are opened.
+script in pages/; their shared helpers are in catdog/ui/. Nothing here imports TensorFlow, so the
+first page appears in a moment; the pages that need a model import it when they are opened.
 """
 
 import streamlit as st
 
-from catdog import ui
+from catdog.ui import state, training
 
 st.set_page_config(page_title="catdog", page_icon=":material/pets:", layout="wide")
-ui.init_state()
+state.init_state()
 
 page = st.navigation(
     [
@@ -25,20 +25,18 @@ page = st.navigation(
 )
 
 
-@st.fragment(run_every=2.0 if ui.training_state().active else None)
+@st.fragment(run_every=2.0 if training.training_state().active else None)
 def training_status():
     """What is training, kept current on every page while it runs."""
-    training = ui.training_state()
-    if training.run is not None:
-        st.caption(
-            f"Training {training.run.config.model}: {len(training.run.history)} of {training.run.config.epochs} epochs done"
-        )
-    elif training.starting:
+    now = training.training_state()
+    if now.run is not None:
+        st.caption(f"Training {now.run.config.model}: {len(now.run.history)} of {now.run.epochs_planned} epochs done")
+    elif now.starting:
         st.caption("A training is starting…")
 
 
 with st.sidebar:
-    source = ui.dataset_source()
+    source = state.dataset_source()
     st.caption(f"Dataset: {source['label']}" if source else "Dataset: none chosen yet")
     training_status()
 

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from catdog import ui
 from catdog.augment import FLIP_MODES, rotation_degrees
 from catdog.data import sample_files
 from catdog.images import load_image
+from catdog.ui import charts, datasets, inference, run_views, state
 
 st.title("Augmentation")
 st.write(
@@ -16,7 +16,7 @@ st.write(
     "so they learn that a mirrored or tilted cat is still a cat. Validation, test and your own photos are never augmented."
 )
 
-dataset = ui.current_dataset(prompt=False)
+dataset = datasets.current_dataset(prompt=False)
 sources = ["sample", "upload"] if dataset is not None else ["upload"]
 source = st.radio(
     "Image",
@@ -31,14 +31,14 @@ if source == "sample":
     picked = st.selectbox(
         "Sample", candidates, format_func=lambda path: f"{Path(path).parent.name} · {Path(path).name}", key="aug_sample"
     )
-    with ui.reported_errors():  # a file removed since the dataset was checked
+    with state.reported_errors():  # a file removed since the dataset was checked
         image = load_image(picked, (160, 160))
 else:
-    upload = st.file_uploader("Image", type=ui.IMAGE_TYPES, key="aug_upload")
+    upload = st.file_uploader("Image", type=datasets.IMAGE_TYPES, key="aug_upload")
     if upload is None:
         st.info("Upload a photo to see its augmented variants.")
     else:
-        with ui.reported_errors():
+        with state.reported_errors():
             image = load_image(upload.getvalue(), (160, 160))
 
 first, second, third = st.columns(3)
@@ -52,22 +52,20 @@ if st.button("New random variants", icon=":material/shuffle:", key="aug_redraw")
     st.session_state["aug_seed"] = random.randrange(2**31)
 
 if image is not None:
-    with ui.reported_errors():
-        images = ui.augmentation_preview(image, flip, rotation, count, st.session_state["aug_seed"])
+    with state.reported_errors():
+        images = inference.augmentation_preview(image, flip, rotation, count, st.session_state["aug_seed"])
         st.image(images, caption=["original"] + [f"variant {index}" for index in range(1, len(images))], width=160)
 
     st.subheader("Why it matters: a model's confidence as this image turns")
-    trained = ui.usable_runs()
+    trained = run_views.usable_runs()
     if not trained:
         st.caption("Train a model first; then see how its prediction holds up when this image is rotated or mirrored.")
     else:
-        by_name = {run.name: run for run in trained}
-        name = st.selectbox("Model", list(by_name), format_func=lambda key: ui.run_label(by_name[key]), key="aug_sweep_run")
+        run = run_views.run_picker("Model", trained, key="aug_sweep_run")
         if st.toggle("Rotate from -180° to 180° and mirror", key="aug_sweep"):
-            with ui.reported_errors():
-                run = by_name[name]
-                sweep = ui.robustness_sweep(str(run.path), ui.model_stamp(run), image)
-                st.plotly_chart(ui.sweep_figure(sweep, run.class_names), key="aug_sweep_chart")
+            with state.reported_errors():
+                sweep = inference.robustness_sweep(run, image)
+                st.plotly_chart(charts.sweep_figure(sweep, run.class_names), key="aug_sweep_chart")
                 st.caption(
                     "Solid: the image turned; dotted: its mirror image turned. A model trained with rotation augmentation "
                     "(Models 2-4) should stay confident over the angles it was shown (±36° for factor 0.1); Model 1 never was."

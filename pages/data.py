@@ -3,8 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from catdog import ui
 from catdog.paths import data_root
+from catdog.ui import charts, datasets, state
 
 st.title("catdog")
 st.write(
@@ -14,7 +14,7 @@ st.write(
 )
 
 st.subheader("Dataset in use")
-source = ui.dataset_source()
+source = state.dataset_source()
 if source is None:
     st.info("None yet: choose one below.")
 else:
@@ -40,32 +40,32 @@ with st.expander("Choose a dataset", expanded=source is None):
                     else f"{what}: {done} of {total}",
                 )
 
-            with ui.reported_errors(), st.spinner("Fetching and checking the tutorial's dataset…"):
-                ui.use_tutorial_dataset(show_progress)
+            with state.reported_errors(), st.spinner("Fetching and checking the tutorial's dataset…"):
+                datasets.use_tutorial_dataset(show_progress)
                 st.rerun()
     elif kind == "folder":
         st.caption(
             f"A folder inside `{data_root()}` (set CATDOG_DATA_ROOT to change it) holding either train/ and "
             "validation/ with one sub-folder per class, or just one sub-folder per class (split 80/20)."
         )
-        found = ui.dataset_folders()
+        found = datasets.dataset_folders()
         picked = st.selectbox(
             "Folders found there", found, index=None, placeholder="none found" if not found else "pick one", key="data_found"
         )
         typed = st.text_input("…or type a folder, relative to that folder", key="data_folder")
         if st.button("Use this folder", type="primary", key="data_use_folder"):
-            with ui.reported_errors():
-                ui.use_local_folder(typed.strip() or picked or "")
+            with state.reported_errors():
+                datasets.use_local_folder(typed.strip() or picked or "")
                 st.rerun()
     elif kind == "upload":
         st.caption(
             "Pick a folder with one sub-folder of images per class (at least 10 images each), or with train/ and "
             "validation/. Its images are copied into catdog's cache."
         )
-        folder = st.file_uploader("Folder", type=ui.IMAGE_TYPES, accept_multiple_files="directory", key="data_upload_folder")
+        folder = st.file_uploader("Folder", type=datasets.IMAGE_TYPES, accept_multiple_files="directory", key="data_upload_folder")
         if st.button("Use this folder", type="primary", disabled=not folder, key="data_use_upload"):
-            with ui.reported_errors(), st.spinner("Saving and checking the images…"):
-                ui.use_uploaded_folder(folder)
+            with state.reported_errors(), st.spinner("Saving and checking the images…"):
+                datasets.use_uploaded_folder(folder)
                 st.rerun()
     else:
         st.caption(
@@ -74,11 +74,11 @@ with st.expander("Choose a dataset", expanded=source is None):
         )
         upload = st.file_uploader("Zip file", type=["zip"], key="data_zip")
         if st.button("Unpack and use", type="primary", disabled=upload is None, key="data_use_zip"):
-            with ui.reported_errors(), st.spinner("Unpacking and checking the images…"):
-                ui.use_uploaded_zip(upload)
+            with state.reported_errors(), st.spinner("Unpacking and checking the images…"):
+                datasets.use_uploaded_zip(upload)
                 st.rerun()
 
-dataset = ui.current_dataset(prompt=False)
+dataset = datasets.current_dataset(prompt=False)
 if dataset is not None:
     summary = dataset.summary()
     st.subheader("What is in it")
@@ -100,7 +100,7 @@ if dataset is not None:
         st.caption("The test split is a fifth of the validation batches, fixed by the seed.")
     with right:
         st.markdown("**Label frequencies (training split)**")
-        st.plotly_chart(ui.label_frequency_figure(dataset), key="data_frequencies")
+        st.plotly_chart(charts.label_frequency_figure(summary["label_frequencies"], summary["baseline_accuracy"]), key="data_frequencies")
     skipped = summary["skipped"]
     if skipped:
         st.markdown(f"**{len(skipped)} files skipped**")

@@ -4,24 +4,19 @@ matrix and a gallery of the images in any of its cells, with Grad-CAM explanatio
 import numpy as np
 import streamlit as st
 
-from catdog import ui
 from catdog.images import load_image
+from catdog.ui import charts, inference, run_views, state
 
 st.title("Evaluate")
-candidates = ui.usable_runs()
+candidates = run_views.usable_runs()
 if not candidates:
-    st.info("No trained model yet. Train one on the Train page first.", icon=":material/model_training:")
-    st.page_link(ui.TRAIN_PAGE, label="Go to Train", icon=":material/model_training:")
-    st.stop()
+    run_views.no_runs_yet("No trained model yet. Train one on the Train page first.")
+run = run_views.run_picker("Run", candidates, key="evaluate_run")
 
-by_name = {run.name: run for run in candidates}
-name = st.selectbox("Run", list(by_name), format_func=lambda key: ui.run_label(by_name[key]), key="evaluate_run")
-run = by_name[name]
-
-with ui.reported_errors():
-    evaluation = ui.evaluation_for(run)
+with state.reported_errors():
+    evaluation = inference.evaluation_for(run)
     class_names = list(evaluation.class_names)
-    binary = len(class_names) == 2
+    binary = len(class_names) == 2  # a threshold and a ROC curve only mean something for two classes
     if binary:
         threshold = st.slider(
             f"Decision threshold: predict {class_names[1]} when its probability is at least",
@@ -47,23 +42,23 @@ with ui.reported_errors():
     left, right = st.columns(2)
     matrix = evaluation.confusion_matrix()
     left.subheader("Confusion matrix")
-    left.plotly_chart(ui.confusion_figure(matrix, class_names), key="evaluate_confusion")
-    per_class = evaluation.per_class()
+    left.plotly_chart(charts.confusion_figure(matrix, class_names), key="evaluate_confusion")
     left.dataframe(
         [
-            {"class": c, "accuracy (recall)": v["recall"], "precision": v["precision"], "images": v["support"]}
-            for c, v in per_class.items()
+            {"class": name, "accuracy (recall)": values["recall"], "precision": values["precision"], "images": values["support"]}
+            for name, values in evaluation.per_class().items()
         ],
         hide_index=True,
     )
     if binary:
         right.subheader("ROC curve")
         fpr, tpr, thresholds = evaluation.roc_curve()
+        # The curve's point nearest the chosen threshold (its first threshold is infinite).
         at = int(np.argmin(np.abs(np.where(np.isinf(thresholds), 2.0, thresholds) - threshold)))
-        right.plotly_chart(ui.roc_figure(fpr, tpr, evaluation.auc(), (fpr[at], tpr[at])), key="evaluate_roc")
+        right.plotly_chart(charts.roc_figure(fpr, tpr, evaluation.auc(), (fpr[at], tpr[at])), key="evaluate_roc")
 
     st.subheader("Images in a cell")
-    cells = [(t, p) for t in range(len(class_names)) for p in range(len(class_names))]
+    cells = [(true, predicted) for true in range(len(class_names)) for predicted in range(len(class_names))]
     cells.sort(key=lambda cell: (cell[0] == cell[1], -matrix[cell]))  # mistakes first
     chosen = st.selectbox(
         "Cell",
@@ -81,10 +76,9 @@ with ui.reported_errors():
         else 1
     )
     grid = st.columns(4)
-    stamp = ui.model_stamp(run)
     for index, (path, probabilities) in enumerate(members[:shown]):
         image = load_image(path, run.config.image_size)
         if explain:
-            image, _ = ui.grad_cam_overlay(str(run.path), stamp, image)
-        caption = " · ".join(f"{c} {p:.0%}" for c, p in zip(class_names, probabilities))
+            image, _ = inference.grad_cam_overlay(run, image)
+        caption = " · ".join(f"{name} {probability:.0%}" for name, probability in zip(class_names, probabilities))
         grid[index % 4].image(image, caption=f"{path.rsplit('/', 1)[-1]}: {caption}", width="stretch")

@@ -4,12 +4,12 @@ import random
 
 import streamlit as st
 
-from catdog import ui
 from catdog.data import sample_files
 from catdog.images import load_image
+from catdog.ui import datasets, state
 
 st.title("Samples")
-dataset = ui.current_dataset()
+dataset = datasets.current_dataset()
 if dataset is None:
     st.stop()
 
@@ -28,5 +28,5 @@ for name, paths in chosen.items():
         st.caption(f"No {name} images in the {split} split.")
         continue
     # One st.image per class: its images flow side by side as one row, each captioned with the class.
-    with ui.reported_errors():  # a file removed since the dataset was checked
+    with state.reported_errors():  # a file removed since the dataset was checked
         st.image([load_image(path, (160, 160)) for path in paths], caption=[name] * len(paths), width=160)

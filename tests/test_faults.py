@@ -101,11 +101,10 @@ def _wait_for_progress(root, before, process, timeout=120.0):
 
 def _dashboard_lists(listed):
     """The Runs and Train pages render over these runs and show each with its state."""
-    from fixtures_app import APP
     from streamlit.testing.v1 import AppTest
 
     expected = {run.name: run.state for run in listed}
-    at = AppTest.from_file(str(APP), default_timeout=180).run().switch_page("pages/runs.py").run()
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=180).run().switch_page("pages/runs.py").run()
     assert not at.exception, at.exception
     table = at.dataframe[0].value
     assert dict(zip(table["run"], table["state"])) == expected

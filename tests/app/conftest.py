@@ -1,26 +1,18 @@
-"""Fixtures for the dashboard tests: a tiny dataset inside the data root, an AppTest of app.py with
-that dataset chosen, and a small trained run (trained once per module, copied into each test's
-runs folder).
-
-Imported by test_app_pages.py and test_browser.py (conftest.py belongs to the core's tests).
-"""
+"""Fixtures for the dashboard tests: a tiny dataset inside the data root, AppTests of app.py with
+that dataset chosen, a small trained run (trained once per module, copied into each test's runs
+folder) and a run that reads as training right now."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
-from helpers import REPO, make_image, write_tutorial_layout
-from PIL import Image
+from helpers import write_tutorial_layout
+from helpers_app import APP
 
-APP = REPO / "app.py"
-
-
-def source_for(root: Path, kind: str = "folder") -> dict:
-    """The session-state value that makes `root` the dataset in use (as the Data page stores it)."""
-    return {"kind": kind, "root": str(root), "label": f"local folder {root.name}"}
+from catdog import runs
+from catdog.config import RunConfig
 
 
 @pytest.fixture
@@ -39,7 +31,8 @@ def app_factory():
     def make(dataset: Path | None = None) -> AppTest:
         at = AppTest.from_file(str(APP), default_timeout=180)
         if dataset is not None:
-            at.session_state["dataset"] = source_for(dataset)
+            # The session-state value the Data page stores for a local folder.
+            at.session_state["dataset"] = {"kind": "folder", "root": str(dataset), "label": f"local folder {dataset.name}"}
         return at
 
     return make
@@ -57,7 +50,6 @@ def trained_runs_template(tmp_path_factory) -> Path:
 
     Model 3 rather than Model 2: Model 2's unpadded convolutions need inputs of about 80 pixels.
     """
-    from catdog.config import RunConfig
     from catdog.data import load_dataset
     from catdog.train import train
 
@@ -71,13 +63,24 @@ def trained_runs_template(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def trained_run(trained_runs_template, isolated_dirs):
+def trained_run(trained_runs_template, isolated_dirs) -> runs.Run:
     """The small trained run, copied into this test's runs folder ($CATDOG_RUNS_DIR)."""
-    from catdog import runs
-
     shutil.copytree(trained_runs_template, isolated_dirs / "runs", dirs_exist_ok=True)
     return runs.list_runs()[0]
 
 
-def red_image() -> Image.Image:
-    return make_image(0, np.random.default_rng(3))
+@pytest.fixture
+def live_run(app_dataset) -> Path:
+    """A run 'training' in this very process (so it reads as alive), two of five epochs done and
+    halfway through the third."""
+    config = RunConfig(model="model3", epochs=5, batch_size=8, image_size=(32, 32), data=str(app_dataset))
+    run_dir = runs.create_run(config, ("cats", "dogs"))
+    runs.write_history(
+        run_dir,
+        [
+            {"epoch": e, "accuracy": 0.6 + e / 10, "val_accuracy": 0.55 + e / 10, "loss": 1 / e, "val_loss": 1.2 / e}
+            for e in (1, 2)
+        ],
+    )
+    runs.write_progress(run_dir, {"phase": "train", "epoch": 3, "epochs": 5, "batch": 5, "batches": 10, "eta": 75.0})
+    return run_dir

@@ -11,8 +11,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-pytest_plugins = ("fixtures_app",)
-
 
 def _save(image: Image.Image, fmt: str, **options) -> bytes:
     buffer = io.BytesIO()

@@ -1,0 +1,130 @@
+"""Everything that runs a trained model for a page, cached: predictors, test-set evaluations,
+Grad-CAM, the rotation sweep, TensorFlow Lite bundles, parameter counts and augmentation previews.
+
+Cache keys include the model file's modification time, so a run trained again is reloaded.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import streamlit as st
+from PIL import Image
+
+from catdog import augment, explain, export, lite, runs
+from catdog.errors import CatdogError
+from catdog.evaluate import Evaluation, evaluate
+from catdog.images import load_image
+from catdog.models import count_params, create_model
+from catdog.predict import Prediction, Predictor
+
+
+def predictor_for(run: runs.Run) -> Predictor:
+    """A loaded `Predictor`, shared by sessions and reloaded when the model file changes."""
+    return _predictor(str(run.path), _model_stamp(run))
+
+
+def classify(predictor: Predictor, files) -> list[tuple[str, bytes, Prediction]]:
+    """Classify uploaded files (anything with .name and .getvalue()): (name, bytes, Prediction)
+    each, in order; an unreadable file gets `Prediction.error` and the others still work."""
+    names = [getattr(upload, "name", f"image {index + 1}") for index, upload in enumerate(files)]
+    payloads = [upload.getvalue() for upload in files]
+    predictions = predictor.predict(payloads, names=names)
+    return list(zip(names, payloads, predictions, strict=True))
+
+
+def engine_note(predictor: Predictor) -> str:
+    """Which engine made the predictions shown, and whether a faster one is on its way."""
+    if predictor.engine == "TensorFlow" and lite.available():
+        return "Predicted with TensorFlow; LiteRT (faster on this CPU) takes over once its one-time conversion is done."
+    return f"Predicted with {predictor.engine}."
+
+
+def evaluation_for(run: runs.Run) -> Evaluation:
+    """The run's test-set `Evaluation` (cached per model file), also saved beside the run."""
+    return _evaluation(str(run.path), _model_stamp(run))
+
+
+def grad_cam_overlay(run: runs.Run, image: np.ndarray) -> tuple[np.ndarray, int]:
+    """(image with its Grad-CAM heat map blended in, explained class index) for a run's model."""
+    return _grad_cam_overlay(str(run.path), _model_stamp(run), image)
+
+
+def robustness_sweep(run: runs.Run, image: np.ndarray) -> explain.Sweep:
+    """`catdog.explain.robustness_sweep` of `image` for a run's model (resized to its input)."""
+    return _robustness_sweep(str(run.path), _model_stamp(run), image)
+
+
+def tflite_bundle(run: runs.Run) -> bytes:
+    """A zip with model.tflite, labels.txt and the settings, for the download button."""
+    return _tflite_bundle(str(run.path), _model_stamp(run))
+
+
+@st.cache_data(show_spinner="Counting the model's parameters…", max_entries=64)
+def parameter_count(model: str, image_size: tuple[int, int], num_classes: int) -> dict:
+    """{"total", "trainable", "error"} for a registered model at this input size.
+
+    Builds the model without pretrained weights (nothing to download). A model that cannot take
+    this input size (Model 2's valid convolutions need about 80 pixels) gets `error` instead.
+    """
+    try:
+        built = create_model(model, tuple(image_size), num_classes, pretrained=False)
+    except CatdogError as error:
+        return {"total": None, "trainable": None, "error": str(error)}
+    except ValueError as error:  # Keras: the feature map shrank to nothing
+        return {
+            "total": None,
+            "trainable": None,
+            "error": f"{model} cannot take {image_size[0]}x{image_size[1]} images ({str(error).splitlines()[0]}); choose a larger image size.",
+        }
+    total, trainable = count_params(built)
+    return {"total": total, "trainable": trainable, "error": None}
+
+
+@st.cache_data(show_spinner="Starting Keras for the preview…", max_entries=64)
+def augmentation_preview(image: np.ndarray, flip: str, rotation: float, count: int, seed: int) -> list[np.ndarray]:
+    """`catdog.augment.preview`, cached (the same arguments always give the same variants)."""
+    return augment.preview(image, flip=flip, rotation=rotation, count=count, seed=seed)
+
+
+def _model_stamp(run: runs.Run) -> int:
+    try:
+        return (run.path / runs.MODEL_FILE).stat().st_mtime_ns
+    except OSError:
+        raise CatdogError(f"run {run.name} has no saved model; choose another run or train one.") from None
+
+
+@st.cache_resource(max_entries=3, show_spinner="Loading the model…")
+def _predictor(run_path: str, model_stamp: int) -> Predictor:
+    # Shared by all sessions: inference only, never modified.
+    predictor = Predictor(runs.load_run(run_path))
+    # Switch to LiteRT (faster on a CPU) once its one conversion is done, without making the
+    # first predictions wait for it; it is cached, so later loads of this model start on LiteRT.
+    threading.Thread(target=predictor.use_litert, name="catdog-litert", daemon=True).start()
+    return predictor
+
+
+@st.cache_data(show_spinner="Predicting every test image…", max_entries=8)
+def _evaluation(run_path: str, model_stamp: int) -> Evaluation:
+    run = runs.load_run(run_path)
+    result = evaluate(run, model=_predictor(run_path, model_stamp).model)
+    runs.save_evaluation(run, result.summary())
+    return result
+
+
+@st.cache_data(show_spinner="Computing the Grad-CAM heat map…", max_entries=64)
+def _grad_cam_overlay(run_path: str, model_stamp: int, image: np.ndarray) -> tuple[np.ndarray, int]:
+    heat, explained = explain.grad_cam(_predictor(run_path, model_stamp).model, image)
+    return explain.overlay(image, heat), explained
+
+
+@st.cache_data(show_spinner="Rotating and predicting…", max_entries=32)
+def _robustness_sweep(run_path: str, model_stamp: int, image: np.ndarray) -> explain.Sweep:
+    predictor = _predictor(run_path, model_stamp)
+    return explain.robustness_sweep(predictor, load_image(Image.fromarray(image), predictor.image_size))
+
+
+@st.cache_data(show_spinner="Converting to TensorFlow Lite…", max_entries=4)
+def _tflite_bundle(run_path: str, model_stamp: int) -> bytes:
+    return export.tflite_bundle(runs.load_run(run_path), _predictor(run_path, model_stamp).model)
