@@ -3,10 +3,10 @@
     history = train_reference("model4", data="/data/cats_and_dogs_filtered", epochs=20)
 
 `python -m catdog bench` times this against catdog's own training of the same models. Everything
-here follows /work/shared/reference/tutorial.md line by line: `image_dataset_from_directory` with
-no cache and no prefetch, a test set taken from a validation set that is reshuffled every
-iteration, the four `Sequential` models, `compile(optimizer='adam', ...)` and `fit` with its
-defaults. The only changes are the ones Keras 3 forces, each marked "Keras 3:" below:
+here follows the tutorial (../shared/reference/tutorial.md) line by line:
+`image_dataset_from_directory` with no cache and no prefetch, a test set taken from a validation
+set that is reshuffled every iteration, the four `Sequential` models,
+`compile(optimizer='adam', ...)` and `fit` with its defaults. The only changes are the ones Keras 3 forces, each marked "Keras 3:" below:
 
 * `get_file(..., extract=True)` now returns the extracted folder, not the archive;
 * `input_shape=` on a layer that is not the first of a `Sequential` is ignored, so Models 2 and 3
@@ -17,15 +17,19 @@ defaults. The only changes are the ones Keras 3 forces, each marked "Keras 3:" b
   the rest of catdog) and passed to `MobileNetV2(weights=path)`; the weights are the same file.
 
 `fit` runs with `verbose=0` so the progress bar does not mix with the benchmark's own output;
-that changes what is printed, not what is computed.
+that changes what is printed, not what is computed. The benchmark times it through `callbacks`.
 """
 
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable
 from pathlib import Path
+
+import tensorflow as tf
+from tensorflow.keras import layers, models, utils
+
+from catdog.architectures import mobilenet_v2_weights
+from catdog.errors import CatdogError
 
 BATCH_SIZE = 32  # the tutorial's parameters
 IMG_SIZE = (160, 160)
@@ -46,9 +50,6 @@ def load_datasets(data: str | Path | None = None, image_size=IMG_SIZE, batch_siz
     Returns:
         (train_dataset, validation_dataset, test_dataset), exactly as the tutorial builds them.
     """
-    import tensorflow as tf
-    from tensorflow.keras import utils
-
     if data is None:
         # download the data and extract it
         path_to_zip = utils.get_file("cats_and_dogs.zip", origin=_URL, extract=True)
@@ -83,11 +84,6 @@ def build_model(key: str, image_size=IMG_SIZE, weights: str | None = "imagenet")
         image_size: the tutorial's 160x160 by default (tests use smaller).
         weights: Model 4's MobileNetV2 weights: "imagenet" or None (random, for fast tests).
     """
-    import tensorflow as tf
-    from tensorflow.keras import layers, models
-
-    from catdog.errors import CatdogError
-
     shape = (*image_size, 3)
     if key == "model1":
         model = models.Sequential(
@@ -191,8 +187,8 @@ def train_reference(
     image_size=IMG_SIZE,
     batch_size: int = BATCH_SIZE,
     weights: str | None = "imagenet",
-    on_epoch: Callable[[int, dict, float], None] | None = None,
-) -> list[dict]:
+    callbacks=(),
+) -> dict[str, list[float]]:
     """Build the datasets and the model and `fit` as the tutorial does.
 
     Args:
@@ -200,27 +196,20 @@ def train_reference(
         data: dataset folder (None: the tutorial's download).
         epochs: the tutorial's 20 by default.
         image_size, batch_size, weights: as in `load_datasets` and `build_model`.
-        on_epoch: called as `on_epoch(epoch, logs, seconds_since_start)` after every epoch.
+        callbacks: Keras callbacks for `fit` (the benchmark's clock); the tutorial passes none.
 
     Returns:
-        One dict per epoch: epoch, loss, accuracy, val_loss, val_accuracy, seconds (that epoch,
-        validation included) and elapsed (since the call, datasets and model building included).
+        The tutorial's `history.history`: loss, accuracy, val_loss, val_accuracy per epoch.
     """
-    import keras
-
-    started = time.perf_counter()
     train_dataset, validation_dataset, _ = load_datasets(data, image_size, batch_size)
     model = build_model(key, image_size, weights)
-    clock = _EpochClock(started, on_epoch)
-    model.fit(train_dataset, epochs=epochs, validation_data=validation_dataset, callbacks=[clock], verbose=0)
+    history = model.fit(train_dataset, epochs=epochs, validation_data=validation_dataset, callbacks=list(callbacks), verbose=0)
     del model
-    keras.backend.clear_session()
-    return clock.history
+    tf.keras.backend.clear_session()
+    return history.history
 
 
 def _preprocessor(shape):
-    import tensorflow as tf
-
     # create a preprocessing layer
     i = tf.keras.Input(shape=shape)
     x = tf.keras.applications.mobilenet_v2.preprocess_input(i)
@@ -228,39 +217,6 @@ def _preprocessor(shape):
 
 
 def _mobilenet_weights(image_size) -> str:
-    # The file the tutorial downloads, found or fetched through catdog's KERAS_HOME handling.
-    import keras
-
-    from catdog.architectures import MOBILENET_V2_WEIGHTS
-    from catdog.paths import keras_home
-
-    rows = image_size[0] if image_size[0] == image_size[1] and image_size[0] in (96, 128, 160, 192, 224) else 224
-    url = MOBILENET_V2_WEIGHTS.format(rows=rows)
-    (keras_home() / "models").mkdir(parents=True, exist_ok=True)
-    return keras.utils.get_file(url.rsplit("/", 1)[1], url, cache_subdir="models", cache_dir=str(keras_home()))
-
-
-def _callback_base():
-    import keras
-
-    return keras.callbacks.Callback
-
-
-class _EpochClock(_callback_base()):
-    """Records each epoch's logs and times; does nothing else to training."""
-
-    def __init__(self, started: float, on_epoch):
-        super().__init__()
-        self.started, self.on_epoch = started, on_epoch
-        self.history: list[dict] = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch_started = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        now = time.perf_counter()
-        entry = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
-        entry.update(seconds=now - self.epoch_started, elapsed=now - self.started)
-        self.history.append(entry)
-        if self.on_epoch is not None:
-            self.on_epoch(epoch + 1, entry, now - self.started)
+    # The file the tutorial's `weights="imagenet"` would load: Keras picks it by input size.
+    square = image_size[0] == image_size[1]
+    return mobilenet_v2_weights(image_size[0] if square and image_size[0] in (96, 128, 160, 192, 224) else 224)

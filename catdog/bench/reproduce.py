@@ -1,6 +1,8 @@
 """Reproduce the tutorial: train its four models with its settings and compare with what it reported.
 
     rows = reproduce_tutorial(data)   # python -m catdog reproduce
+
+catdog's side only; `python -m catdog bench` times the tutorial's own code against it.
 """
 
 from __future__ import annotations
@@ -12,17 +14,17 @@ from catdog import runs
 from catdog.config import RunConfig
 from catdog.data import load_dataset
 from catdog.evaluate import evaluate
-from catdog.models import get_spec
-from catdog.train import ProgressFn, train
+from catdog.models import TUTORIAL_MODELS, get_spec
+from catdog.train import TrainingProgress, train
 
 
 def reproduce_tutorial(
     data: str | Path | None = None,
     epochs: int = 20,
-    models: tuple[str, ...] = ("model1", "model2", "model3", "model4"),
+    models: tuple[str, ...] = TUTORIAL_MODELS,
     fast: bool = True,
     runs_root: str | Path | None = None,
-    progress: ProgressFn | None = None,
+    progress: Callable[[TrainingProgress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> list[dict]:
     """Train the tutorial's models with its settings and compare with what it reported.
