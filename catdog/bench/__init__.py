@@ -37,7 +37,6 @@ from catdog.models import TUTORIAL_MODELS, get_spec
 
 __all__ = [
     "TARGETS",
-    "TUTORIAL_MODELS",
     "check_targets",
     "format_report",
     "machine_info",
