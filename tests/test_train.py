@@ -1,4 +1,6 @@
-"""Training: the model learns, runs are saved whole, stop keeps finished epochs, one at a time."""
+"""Training: the model learns, runs are saved whole and reproducibly, one at a time, in two
+stages when asked. Feature caching is in test_features.py; progress, stop requests and early
+stopping in test_callbacks.py."""
 
 from __future__ import annotations
 
@@ -65,49 +67,11 @@ def test_same_seed_same_result(tiny_data, tmp_path):
     assert first.history[0]["loss"] == pytest.approx(second.history[0]["loss"], rel=1e-3)
 
 
-def test_stop_after_current_batch_keeps_finished_epochs(tiny_data, tmp_path):
-    seen = []
-
-    def stop_in_third_epoch():
-        return sum(1 for e in seen if e.phase == "train" and e.epoch == 3) >= 2
-
-    run = train(
-        tiny_config(epochs=6, data=str(tiny_data)),
-        runs_root=tmp_path / "runs",
-        progress=seen.append,
-        should_stop=stop_in_third_epoch,
-    )
-    assert run.state == runs.STOPPED
-    assert len(run.history) == 2
-    assert max(e.epoch for e in seen if e.phase == "train") == 3
-    assert Predictor(run).predict([load_dataset(tiny_data).validation.paths[0]])[0].label in ("cats", "dogs")
-
-
-def test_stop_file_requested_from_elsewhere(tiny_data, tmp_path):
-    def progress(event):
-        if event.phase == "epoch" and event.epoch == 1:
-            runs.request_stop(event.run_dir)
-
-    run = train(tiny_config(epochs=5, data=str(tiny_data)), runs_root=tmp_path / "runs", progress=progress)
-    assert run.state == runs.STOPPED and len(run.history) == 1 and run.has_model
-
-
 def test_one_training_at_a_time(tiny_data, tmp_path):
     root = tmp_path / "runs"
     with runs.training_lock(root):
         with pytest.raises(CatdogError, match="another training is running"):
             train(tiny_config(epochs=1, data=str(tiny_data)), runs_root=root)
-
-
-def test_early_stopping_restores_best_epoch(tiny_data, tmp_path):
-    run = train(tiny_config(epochs=8, early_stopping=1, learning_rate=0.01, data=str(tiny_data)), runs_root=tmp_path / "runs")
-    assert run.state == runs.FINISHED
-    best = max(entry["val_accuracy"] for entry in run.history)
-    dataset = load_dataset(tiny_data, batch_size=8, seed=1)
-    predictor = Predictor(run)
-    labels = [predictor.predict([p])[0].label for p in dataset.validation.paths]
-    accuracy = np.mean([label == dataset.class_names[y] for label, y in zip(labels, dataset.validation.labels)])
-    assert accuracy == pytest.approx(best, abs=0.03)
 
 
 def test_cosine_decay_takes_the_rate_to_zero_over_the_planned_epochs(tiny_data, tmp_path, monkeypatch):
@@ -152,59 +116,6 @@ def test_a_model5_run_sets_its_whitening_stem_from_the_training_images(tiny_data
     saved = runs.load_model(run).get_layer("whitening").get_weights()[0]
     assert np.allclose(saved, expected.get_layer("whitening").get_weights()[0], atol=1e-6)
     assert not np.allclose(saved, fresh)
-
-
-def test_frozen_base_fast_path_caches_features_and_saves_the_full_model(tiny_data, tmp_path):
-    config = tiny_config(model="model4", epochs=3, data=str(tiny_data))
-    run = train(config, runs_root=tmp_path / "runs")
-    assert run.status["fast_path"] and run.state == runs.FINISHED
-    cached = list((tmp_path / "cache" / "features").glob("*.npy"))
-    assert len(cached) == 2  # training (with mirrors) and validation
-    train_features = next(np.load(path) for path in cached if np.load(path).shape[0] == 80)
-    assert train_features.shape[1] == 2  # each image and its mirror
-    # The saved model is the whole model: raw pixels in, same validation accuracy out.
-    dataset = load_dataset(tiny_data, batch_size=8, seed=1)
-    predictor = Predictor(run)
-    labels = [predictor.predict([p])[0].label for p in dataset.validation.paths]
-    accuracy = np.mean([label == dataset.class_names[y] for label, y in zip(labels, dataset.validation.labels)])
-    assert accuracy == pytest.approx(run.final("val_accuracy"), abs=0.03)
-    events = []
-    again = train(config, runs_root=tmp_path / "runs2", progress=events.append)
-    assert not [e for e in events if e.phase == "features"]  # served from the cache
-    assert again.final("val_accuracy") == pytest.approx(run.final("val_accuracy"), abs=1e-6)
-
-
-def test_frozen_features_on_litert_match_tensorflow(tiny_data, tmp_path, litert, monkeypatch):
-    config = tiny_config(model="model4", epochs=1, data=str(tiny_data))
-
-    def features_by_split(cache):
-        return {np.load(path).shape[0]: np.load(path) for path in (cache / "features").glob("*.npy")}
-
-    monkeypatch.setenv("CATDOG_CACHE_DIR", str(tmp_path / "cache-litert"))
-    events = []
-    on_litert = train(config, runs_root=tmp_path / "runs", progress=events.append)
-    assert on_litert.status["feature_engine"] == "LiteRT"
-    # The one-time conversion is announced before the first batch of features, and shown as such.
-    phases = [(event.phase, event.batches) for event in events if event.phase == "features"]
-    assert phases[0] == ("features", 0) and "LiteRT" in events[[e.phase for e in events].index("features")].message
-    from catdog import ui
-
-    conversion = next(event for event in events if event.phase == "features")
-    runs.write_progress(on_litert.path, conversion)
-    assert ui.progress_summary(on_litert) == (0.0, f"{conversion.message}…")
-    assert len(list((tmp_path / "cache-litert" / "litert").glob("*.tflite"))) == 1  # converted once, for both splits
-    monkeypatch.setenv("CATDOG_LITERT", "0")
-    monkeypatch.setenv("CATDOG_CACHE_DIR", str(tmp_path / "cache-tensorflow"))
-    on_tensorflow = train(config, runs_root=tmp_path / "runs")
-    assert on_tensorflow.status["feature_engine"] == "TensorFlow"
-    litert_features, tensorflow_features = (
-        features_by_split(tmp_path / "cache-litert"),
-        features_by_split(tmp_path / "cache-tensorflow"),
-    )
-    assert sorted(litert_features) == sorted(tensorflow_features) and len(litert_features) == 2  # training, validation
-    for count, expected in tensorflow_features.items():
-        assert np.abs(expected).max() > 0
-        np.testing.assert_allclose(litert_features[count], expected, atol=1e-4 * np.abs(expected).max())
 
 
 def test_killed_run_reads_as_interrupted(tiny_data, tmp_path):

@@ -1,0 +1,273 @@
+"""Keras callbacks for a training run, one job each, and the session of the run they serve.
+
+`catdog.train` makes one `TrainingSession` per run, and these callbacks for each `fit`:
+
+    callbacks = [RecordRun(session), EarlyStopping(run_dir, patience), ReportProgress(session, steps), StopOnRequest(session)]
+
+Their order is the order of the work at an epoch's end: record the epoch, decide on early
+stopping, report the epoch (with its record), then look for a stop request, so that a stop
+asked for from that report is honoured at once. A stop request mid-epoch raises
+`StopTraining`; `fit` then skips `on_train_end`, so the caller runs those hooks itself (they
+put back the weights the run keeps).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from catdog import runs
+from catdog.config import RunConfig
+from catdog.data import Dataset
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingProgress:
+    """One progress report."""
+
+    phase: str  # "data", "features", "train" (a batch), "epoch" (an epoch ended), "done"
+    run_dir: str | None = None
+    epoch: int = 0  # 1-based; 0 before training starts
+    epochs: int = 0
+    batch: int = 0  # 1-based, within the epoch (or within feature extraction)
+    batches: int = 0
+    elapsed: float = 0.0  # seconds since the run started
+    eta: float | None = None  # estimated seconds left
+    logs: dict = dataclasses.field(default_factory=dict)
+    message: str = ""
+
+
+ProgressFn = Callable[[TrainingProgress], None]
+
+
+class StopTraining(Exception):
+    """Raised after a batch to leave training at once, keeping the finished epochs."""
+
+
+class ModelSaver:
+    """Saves a model's layers and weights as a run's model.keras, through an uncompiled float32 twin.
+
+    The file serves prediction, evaluation and export, never resuming, so the optimizer's state
+    stays out (Adam's would triple the size of a file written every epoch). A mixed-precision
+    model's twin is the float32 model a float32 run saves, so whatever loads a run works on it
+    unchanged. The twin is made once per model and reused by every later save.
+    """
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = run_dir
+        self._source = None  # the model the twin was made from
+        self._twin = None
+
+    def save(self, model, durable: bool = True) -> None:
+        """Save `model`; `durable=False` skips the fsync (see `runs.save_model`)."""
+        if self._source is not model:
+            self._source, self._twin = model, _float32_twin(model)
+        _copy_weights(model, self._twin)
+        runs.save_model(self.run_dir, self._twin, durable=durable)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingSession:
+    """What the stages and callbacks of one run share; `train` makes one per run."""
+
+    config: RunConfig
+    dataset: Dataset
+    run_dir: Path
+    report: ProgressFn  # gets every progress report of the run
+    started: float  # time.perf_counter() when the run started
+    should_stop: Callable[[], bool] | None = None  # the caller's stop request, polled with the STOP file
+    history: list[dict] = dataclasses.field(default_factory=list)  # finished epochs, both stages
+    saver: ModelSaver = dataclasses.field(init=False)  # one per run, so its twin serves every save
+
+    def __post_init__(self):
+        object.__setattr__(self, "saver", ModelSaver(self.run_dir))
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def stop_requested(self) -> bool:
+        return runs.stop_requested(self.run_dir) or (self.should_stop is not None and self.should_stop())
+
+    def progress(self, phase: str, **fields) -> None:
+        """Report `TrainingProgress(phase, run_dir, **fields)`."""
+        self.report(TrainingProgress(phase, str(self.run_dir), **fields))
+
+
+class RecordRun(keras.callbacks.Callback):
+    """Appends each finished epoch to the run's history.json and checkpoints the model.
+
+    Args:
+        session: the run; epochs go to `session.history`.
+        phase: recorded with each epoch: "train" (default) or "fine-tune".
+        checkpoint: save the model after every epoch (default True), so that a killed process
+            still leaves its finished epochs loadable. Never with early stopping, whose best
+            epoch is saved at the end instead.
+    """
+
+    def __init__(self, session: TrainingSession, phase: str = "train", checkpoint: bool = True):
+        super().__init__()
+        self.session, self.phase = session, phase
+        self.checkpoint = checkpoint and not session.config.early_stopping
+        self.checkpointed_last = False  # model.keras holds the last finished epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = time.perf_counter() - self.epoch_started
+        self.session.history.append({"epoch": epoch + 1, **_floats(logs), "seconds": round(seconds, 3), "phase": self.phase})
+        if self.checkpoint:
+            self.session.saver.save(self.model, durable=False)  # `train` syncs the last one
+            self.checkpointed_last = True
+        runs.write_history(self.session.run_dir, self.session.history)
+
+
+# Not keras.callbacks.EarlyStopping: it watches one metric (ours falls back to accuracy without
+# validation) and cannot leave the note in the run's status.
+class EarlyStopping(keras.callbacks.Callback):
+    """Stops once the score has not improved for `patience` epochs; the best epoch's weights return.
+
+    The score is val_accuracy (accuracy without validation data); only a strictly higher score
+    counts as better. The best weights come back at the end of training, whether it stopped
+    early or not, and the run's status notes which epoch that was.
+
+    Args:
+        run_dir: the run whose status gets the note.
+        patience: epochs without a better score before training stops.
+    """
+
+    def __init__(self, run_dir: Path, patience: int):
+        super().__init__()
+        self.run_dir, self.patience = run_dir, patience
+        self.best, self.best_epoch, self.best_weights = -math.inf, 0, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = _floats(logs)
+        score = logs.get("val_accuracy", logs.get("accuracy", 0.0))
+        if score > self.best:
+            self.best, self.best_epoch, self.best_weights = score, epoch + 1, self.model.get_weights()
+        elif epoch + 1 - self.best_epoch >= self.patience:
+            self.model.stop_training = True
+            runs.update_status(self.run_dir, note=f"early stopping: best epoch {self.best_epoch} restored")
+
+    def on_train_end(self, logs=None):
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
+class ReportProgress(keras.callbacks.Callback):
+    """Reports each batch, with an estimate of the time left, and each finished epoch.
+
+    Args:
+        session: the run; reports go to `session.report`.
+        steps: batches in an epoch.
+    """
+
+    def __init__(self, session: TrainingSession, steps: int):
+        super().__init__()
+        self.session, self.steps = session, steps
+        self.epoch_seconds: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch, self.epoch_started = epoch + 1, time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        done, epochs = batch + 1, self.session.config.total_epochs
+        now = time.perf_counter()
+        seconds_per_batch = (now - self.epoch_started) / done
+        if self.epoch_seconds:  # whole epochs (with validation) are the better estimate
+            eta = (self.steps - done) * seconds_per_batch + np.mean(self.epoch_seconds) * (epochs - self.epoch)
+        else:
+            eta = seconds_per_batch * (self.steps * (epochs - self.epoch + 1) - done)
+        self.session.progress(
+            "train",
+            epoch=self.epoch,
+            epochs=epochs,
+            batch=done,
+            batches=self.steps,
+            elapsed=now - self.session.started,
+            eta=eta,
+            logs=_floats(logs),
+        )
+
+    def on_epoch_end(self, epoch, logs=None):
+        record = self.session.history[-1]  # RecordRun's, which runs before this callback
+        self.epoch_seconds.append(record["seconds"])
+        self.session.progress(
+            "epoch",
+            epoch=epoch + 1,
+            epochs=self.session.config.total_epochs,
+            batch=self.steps,
+            batches=self.steps,
+            elapsed=self.session.elapsed(),
+            logs=record,
+        )
+
+
+class StopOnRequest(keras.callbacks.Callback):
+    """Ends training after the current batch once a stop is requested (STOP file or `should_stop`).
+
+    A stop mid-epoch raises `StopTraining`: Keras' `stop_training` would still validate the
+    partial epoch and report it as finished. The weights then go back to the last finished
+    epoch's, so the saved model is the one the history describes.
+
+    Args:
+        session: the run whose stop requests count.
+    """
+
+    def __init__(self, session: TrainingSession):
+        super().__init__()
+        self.session = session
+        self.stopped = False
+        self.kept_weights = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.session.stop_requested():
+            self.stopped = True
+            raise StopTraining()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.session.config.early_stopping:  # with it, EarlyStopping keeps the best epoch instead
+            self.kept_weights = self.model.get_weights()
+        if self.session.stop_requested():
+            self.stopped = True
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.stopped and self.kept_weights is not None:
+            self.model.set_weights(self.kept_weights)
+
+
+def _float32_twin(model):
+    def to_float32(value):
+        if isinstance(value, dict):
+            if value.get("class_name") == "DTypePolicy":
+                return {**value, "config": {**value["config"], "name": "float32"}}
+            return {key: to_float32(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [to_float32(item) for item in value]
+        return value
+
+    return model.__class__.from_config(to_float32(model.get_config()))
+
+
+def _copy_weights(source, target) -> None:
+    # Layer by layer name (nested models recursively), so the order of trainable and frozen
+    # weights, which fine-tuning changes, cannot mix them up.
+    for layer in target.layers:
+        original = source.get_layer(layer.name)
+        if hasattr(layer, "layers"):
+            _copy_weights(original, layer)
+        else:
+            for weight, value in zip(layer.weights, original.weights, strict=True):
+                weight.assign(value)
+
+
+def _floats(logs) -> dict:
+    return {key: float(value) for key, value in (logs or {}).items()}

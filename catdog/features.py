@@ -1,0 +1,144 @@
+"""Frozen-base features, computed once and cached on disk: Model 4's fast path.
+
+A frozen base computes the same function every epoch, so the pooled features of every training
+image, and of each mirror image RandomFlip could make of it, are computed once; the head then
+trains on them (`catdog.train`). Nothing here knows about runs: progress and stop requests come
+in through plain callables.
+
+    key = frozen_weights_key(features, config)
+    base = lambda: frozen_forward(features, key, config)
+    train_features = cached_features(key, base, dataset.train, config, flip_variants("horizontal"), "training")
+
+The cache lives under `$CATDOG_CACHE_DIR/features`, keyed by the image files (path, size,
+modification time), the image size, the flips and a digest of the frozen weights, so a second
+run on the same data starts in seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from catdog import lite
+from catdog.config import RunConfig
+from catdog.data import Split, make_tf_dataset
+from catdog.errors import CatdogError
+from catdog.paths import cache_dir
+
+Flips = tuple[tuple[bool, bool], ...]  # (horizontal, vertical) mirrorings of an image
+NO_FLIP: Flips = ((False, False),)  # the images as they are (validation)
+
+
+def cached_features(
+    weights_key: str,
+    base: Callable[[], tuple[Callable, str]],
+    split: Split,
+    config: RunConfig,
+    flips: Flips,
+    label: str,
+    on_batch: Callable[[int, int, float, str], None] | None = None,
+) -> np.ndarray:
+    """Pooled base features of every image in `split` under each flip: (images, variants, dims).
+
+    Args:
+        weights_key: `frozen_weights_key` of the frozen base.
+        base: returns the base's `frozen_forward` (forward, engine); called only on a cache miss.
+        split: the images.
+        config: the run's settings (image size, batch size).
+        flips: the mirrorings to compute, from `flip_variants`, or `NO_FLIP`.
+        label: the split's name in messages, e.g. "training".
+        on_batch: called as `on_batch(done, batches, seconds_left, message)` after each batch
+            computed; it may raise to stop. None reports nothing.
+
+    Returns:
+        float32 features, read from the cache when it holds them.
+
+    Raises:
+        CatdogError: when images of `split` cannot be decoded.
+    """
+    path = cache_dir() / "features" / f"{_feature_key(weights_key, split, flips)}.npy"
+    if path.is_file():
+        try:
+            cached = np.load(path)
+            if cached.shape[:2] == (len(split), len(flips)):
+                return cached
+        except (OSError, ValueError):
+            pass  # a damaged cache file is recomputed
+    forward, engine = base()
+    images = make_tf_dataset(split, config.image_size, config.batch_size, cache=False)
+    batches = math.ceil(len(split) / config.batch_size)
+    chunks = []
+    tick = time.perf_counter()
+    for index, (batch, _) in enumerate(images):
+        batch = batch.numpy()
+        # Every flip of the batch in one call: (variants * n, dims) -> (n, variants, dims).
+        variants = [batch[:, :: -1 if vertical else 1, :: -1 if horizontal else 1] for horizontal, vertical in flips]
+        out = forward(np.concatenate(variants).astype(np.float32))
+        chunks.append(out.reshape(len(flips), -1, out.shape[-1]).transpose(1, 0, 2))
+        done = index + 1
+        if on_batch is not None:
+            seconds_left = (time.perf_counter() - tick) / done * (batches - done)
+            on_batch(done, batches, seconds_left, f"computing {label} features once ({engine})")
+    result = np.concatenate(chunks).astype(np.float32)
+    if result.shape[0] != len(split):
+        raise CatdogError(
+            f"{len(split) - result.shape[0]} {label} images could not be decoded; run `python -m catdog data` to list them."
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.stem}.tmp.npy")
+    np.save(temporary, result)
+    temporary.replace(path)
+    return result
+
+
+def frozen_forward(features, weights_key: str, config: RunConfig, announce: Callable[[str], None] = lambda message: None):
+    """(forward, engine): the frozen base as a function from float32 pixels to NumPy features.
+
+    On a CPU-only machine LiteRT (XNNPACK), the faster engine there (see `catdog.lite`),
+    converted once per set of weights and cached on disk under `weights_key`; `announce` is told
+    before that conversion. Elsewhere (a GPU, `CATDOG_LITERT=0`) one traced TensorFlow graph,
+    much faster than calling the model eagerly batch by batch. `engine` names which one runs.
+    """
+    import tensorflow as tf  # here, so that importing this module stays cheap
+
+    if lite.available():
+        if not lite.cached_path(weights_key).is_file():
+            announce("converting the frozen base to LiteRT once (cached for later runs)")
+        return lite.LiteModel(lite.cached_conversion(features, weights_key)), "LiteRT"
+    graph = tf.function(
+        lambda batch: features(batch, training=False),
+        input_signature=[tf.TensorSpec((None, *config.image_size, 3), tf.float32)],
+        reduce_retracing=True,
+    )
+    return (lambda batch: graph(batch).numpy()), "TensorFlow"
+
+
+def frozen_weights_key(features, config: RunConfig) -> str:
+    """A digest of the frozen model's weights, dtype policies and input size: the caches' key."""
+    digest = hashlib.sha256()
+    policies = tuple(layer.dtype_policy.name for layer in features.layers)  # float32 vs bfloat16 features
+    digest.update(repr((tuple(config.image_size), policies)).encode())
+    for weight in features.weights:
+        digest.update(np.ascontiguousarray(weight.numpy()).tobytes())
+    return digest.hexdigest()[:32]
+
+
+def flip_variants(flip: str) -> Flips:
+    """(horizontal, vertical) mirror combinations that RandomFlip(flip) can produce."""
+    horizontal = (False, True) if flip in ("horizontal", "horizontal_and_vertical") else (False,)
+    vertical = (False, True) if flip in ("vertical", "horizontal_and_vertical") else (False,)
+    return tuple((h, v) for v in vertical for h in horizontal)
+
+
+def _feature_key(weights_key: str, split: Split, flips: Flips) -> str:
+    digest = hashlib.sha256()
+    digest.update(repr((weights_key, flips)).encode())
+    for path in split.paths:
+        stat = os.stat(path)
+        digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:32]

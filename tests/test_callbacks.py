@@ -1,0 +1,87 @@
+"""Callbacks, through training on tiny data: progress, the run's record, stop requests (a
+callable or a STOP file, honoured after the current batch) and early stopping."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from catdog import runs
+from catdog.config import RunConfig
+from catdog.data import length_unknown_to_keras, load_dataset, make_tf_dataset
+from catdog.models import compile_model
+from catdog.predict import Predictor
+from catdog.train import train
+
+
+def tiny_config(**changes) -> RunConfig:
+    values = dict(model="model3", epochs=4, batch_size=8, image_size=(32, 32), seed=1, pretrained=False)
+    values.update(changes)
+    return RunConfig(**values)
+
+
+def validation_loss(run, data) -> float:
+    """The saved model's loss on the validation images, as fit computes val_loss."""
+    model = runs.load_model(run)
+    compile_model(model, run.config.learning_rate)
+    validation = load_dataset(data, batch_size=run.config.batch_size, seed=run.config.seed).validation
+    with length_unknown_to_keras():
+        images = make_tf_dataset(validation, run.config.image_size, run.config.batch_size)
+        return model.evaluate(images, verbose=0, return_dict=True)["loss"]
+
+
+def test_stop_after_current_batch_keeps_finished_epochs(tiny_data, tmp_path):
+    seen = []
+
+    def stop_in_third_epoch():
+        return sum(1 for e in seen if e.phase == "train" and e.epoch == 3) >= 2
+
+    run = train(
+        tiny_config(epochs=6, precision="float32", data=str(tiny_data)),
+        runs_root=tmp_path / "runs",
+        progress=seen.append,
+        should_stop=stop_in_third_epoch,
+    )
+    assert run.state == runs.STOPPED
+    assert len(run.history) == 2
+    assert max(e.epoch for e in seen if e.phase == "train") == 3
+    assert Predictor(run).predict([load_dataset(tiny_data).validation.paths[0]])[0].label in ("cats", "dogs")
+    # The saved model is the one the history describes: the second epoch's, not two batches later.
+    assert validation_loss(run, tiny_data) == pytest.approx(run.history[-1]["val_loss"], rel=1e-4)
+
+
+def test_stop_file_requested_from_elsewhere(tiny_data, tmp_path):
+    def progress(event):
+        if event.phase == "epoch" and event.epoch == 1:
+            runs.request_stop(event.run_dir)
+
+    run = train(tiny_config(epochs=5, data=str(tiny_data)), runs_root=tmp_path / "runs", progress=progress)
+    assert run.state == runs.STOPPED and len(run.history) == 1 and run.has_model
+
+
+def test_early_stopping_restores_best_epoch(tiny_data, tmp_path):
+    run = train(tiny_config(epochs=8, early_stopping=1, learning_rate=0.01, data=str(tiny_data)), runs_root=tmp_path / "runs")
+    assert run.state == runs.FINISHED
+    best = max(entry["val_accuracy"] for entry in run.history)
+    best_epoch = next(entry["epoch"] for entry in run.history if entry["val_accuracy"] == best)
+    assert len(run.history) == best_epoch + 1 < 8  # one epoch of patience, then stopped
+    assert run.status["note"] == f"early stopping: best epoch {best_epoch} restored"
+    dataset = load_dataset(tiny_data, batch_size=8, seed=1)
+    predictor = Predictor(run)
+    labels = [predictor.predict([p])[0].label for p in dataset.validation.paths]
+    accuracy = np.mean([label == dataset.class_names[y] for label, y in zip(labels, dataset.validation.labels)])
+    assert accuracy == pytest.approx(best, abs=0.03)
+
+
+def test_a_stop_mid_epoch_on_the_fast_path_keeps_the_last_finished_epochs_weights(tiny_data, tmp_path):
+    # The head is trained a whole epoch per graph call, so the stop comes after an epoch's updates
+    # but before its validation: those updates must not reach the saved model.
+    seen = []
+
+    def stop_in_second_epoch():
+        return any(e.phase == "train" and e.epoch == 2 for e in seen)
+
+    config = tiny_config(model="model4", epochs=4, learning_rate=0.1, precision="float32", data=str(tiny_data))
+    run = train(config, runs_root=tmp_path / "runs", progress=seen.append, should_stop=stop_in_second_epoch)
+    assert run.state == runs.STOPPED and len(run.history) == 1
+    assert validation_loss(run, tiny_data) == pytest.approx(run.history[-1]["val_loss"], rel=1e-4)

@@ -1,0 +1,100 @@
+"""Frozen-base features: computed once per image and mirror, cached by the files, served again
+from the cache, the same on LiteRT as on TensorFlow; the model saved is still the whole model."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from catdog import runs
+from catdog.config import RunConfig
+from catdog.data import load_dataset
+from catdog.features import NO_FLIP, cached_features, flip_variants
+from catdog.images import load_image
+from catdog.predict import Predictor
+from catdog.train import train
+
+
+def tiny_config(**changes) -> RunConfig:
+    values = dict(model="model3", epochs=4, batch_size=8, image_size=(32, 32), seed=1, pretrained=False)
+    values.update(changes)
+    return RunConfig(**values)
+
+
+def test_cached_features_hold_each_mirror_and_follow_the_image_files(tiny_data):
+    split = load_dataset(tiny_data, batch_size=8, seed=1).validation
+    config = tiny_config(model="model4")
+    made = []
+
+    def base():  # a stand-in for the frozen network: the top-left pixel, which a mirror moves
+        made.append(True)
+        return (lambda pixels: pixels[:, 0, 0, :]), "test"
+
+    features = cached_features("weights", base, split, config, flip_variants("horizontal"), "validation")
+    images = np.stack([load_image(path, config.image_size) for path in split.paths]).astype(np.float32)
+    assert features.shape == (len(split), 2, 3) and features.dtype == np.float32
+    np.testing.assert_array_equal(features[:, 0], images[:, 0, 0])
+    np.testing.assert_array_equal(features[:, 1], images[:, 0, -1])  # the mirror's top-left is the top-right
+    again = cached_features("weights", base, split, config, flip_variants("horizontal"), "validation")
+    assert len(made) == 1 and np.array_equal(again, features)  # read back, the base not even made
+    assert cached_features("weights", base, split, config, NO_FLIP, "validation").shape == (len(split), 1, 3)
+    assert len(made) == 2  # other flips, other features
+    edited = split.paths[0]
+    os.utime(edited, ns=(os.stat(edited).st_atime_ns, os.stat(edited).st_mtime_ns + 10**9))
+    cached_features("weights", base, split, config, NO_FLIP, "validation")
+    assert len(made) == 3  # a changed file is not served from the cache
+
+
+def test_frozen_base_fast_path_caches_features_and_saves_the_full_model(tiny_data, tmp_path):
+    config = tiny_config(model="model4", epochs=3, data=str(tiny_data))
+    run = train(config, runs_root=tmp_path / "runs")
+    assert run.status["fast_path"] and run.state == runs.FINISHED
+    cached = list((tmp_path / "cache" / "features").glob("*.npy"))
+    assert len(cached) == 2  # training (with mirrors) and validation
+    train_features = next(np.load(path) for path in cached if np.load(path).shape[0] == 80)
+    assert train_features.shape[1] == 2  # each image and its mirror
+    # The saved model is the whole model: raw pixels in, same validation accuracy out.
+    dataset = load_dataset(tiny_data, batch_size=8, seed=1)
+    predictor = Predictor(run)
+    labels = [predictor.predict([p])[0].label for p in dataset.validation.paths]
+    accuracy = np.mean([label == dataset.class_names[y] for label, y in zip(labels, dataset.validation.labels)])
+    assert accuracy == pytest.approx(run.final("val_accuracy"), abs=0.03)
+    events = []
+    again = train(config, runs_root=tmp_path / "runs2", progress=events.append)
+    assert not [e for e in events if e.phase == "features"]  # served from the cache
+    assert again.final("val_accuracy") == pytest.approx(run.final("val_accuracy"), abs=1e-6)
+
+
+def test_frozen_features_on_litert_match_tensorflow(tiny_data, tmp_path, litert, monkeypatch):
+    config = tiny_config(model="model4", epochs=1, data=str(tiny_data))
+
+    def features_by_split(cache):
+        return {np.load(path).shape[0]: np.load(path) for path in (cache / "features").glob("*.npy")}
+
+    monkeypatch.setenv("CATDOG_CACHE_DIR", str(tmp_path / "cache-litert"))
+    events = []
+    on_litert = train(config, runs_root=tmp_path / "runs", progress=events.append)
+    assert on_litert.status["feature_engine"] == "LiteRT"
+    # The one-time conversion is announced before the first batch of features, and shown as such.
+    phases = [(event.phase, event.batches) for event in events if event.phase == "features"]
+    assert phases[0] == ("features", 0) and "LiteRT" in events[[e.phase for e in events].index("features")].message
+    from catdog.ui import training as ui_training  # Streamlit-aware: imported only here
+
+    conversion = next(event for event in events if event.phase == "features")
+    runs.write_progress(on_litert.path, conversion)
+    assert ui_training.progress_summary(on_litert) == (0.0, f"{conversion.message}…")
+    assert len(list((tmp_path / "cache-litert" / "litert").glob("*.tflite"))) == 1  # converted once, for both splits
+    monkeypatch.setenv("CATDOG_LITERT", "0")
+    monkeypatch.setenv("CATDOG_CACHE_DIR", str(tmp_path / "cache-tensorflow"))
+    on_tensorflow = train(config, runs_root=tmp_path / "runs")
+    assert on_tensorflow.status["feature_engine"] == "TensorFlow"
+    litert_features, tensorflow_features = (
+        features_by_split(tmp_path / "cache-litert"),
+        features_by_split(tmp_path / "cache-tensorflow"),
+    )
+    assert sorted(litert_features) == sorted(tensorflow_features) and len(litert_features) == 2  # training, validation
+    for count, expected in tensorflow_features.items():
+        assert np.abs(expected).max() > 0
+        np.testing.assert_allclose(litert_features[count], expected, atol=1e-4 * np.abs(expected).max())
