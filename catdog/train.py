@@ -209,7 +209,10 @@ def _fit_on_features(model, session: TrainingSession) -> _Stage:
     """The fast path: the head trains on the frozen base's features; the full model is saved."""
     config, dataset = session.config, session.dataset
     features, head = split_frozen(model)
-    train_features, validation_features = _frozen_features(features, session)
+    try:
+        train_features, validation_features = _frozen_features(features, session)
+    except StopTraining:  # stopped before the first epoch: a stopped run with no epochs
+        return _Stage(stopped=True, checkpointed=False)
     runs.update_status(session.run_dir, feature_seconds=session.elapsed())
     variants = train_features.shape[1]
     labels = np.asarray(dataset.train.labels, np.int32)

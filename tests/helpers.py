@@ -72,3 +72,12 @@ def run_cli(*args, env=None, timeout=600, cwd=REPO):
         text=True,
         timeout=timeout,
     )
+
+
+def tiny_config(**changes):
+    """Settings for a quick run on the tiny datasets: Model 3 at 32x32, 4 epochs, no downloads."""
+    from catdog.config import RunConfig
+
+    values = dict(model="model3", epochs=4, batch_size=8, image_size=(32, 32), seed=1, pretrained=False)
+    values.update(changes)
+    return RunConfig(**values)

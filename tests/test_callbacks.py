@@ -5,19 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import tiny_config
 
 from catdog import runs
-from catdog.config import RunConfig
 from catdog.data import length_unknown_to_keras, load_dataset, make_tf_dataset
 from catdog.models import compile_model
 from catdog.predict import Predictor
 from catdog.train import train
-
-
-def tiny_config(**changes) -> RunConfig:
-    values = dict(model="model3", epochs=4, batch_size=8, image_size=(32, 32), seed=1, pretrained=False)
-    values.update(changes)
-    return RunConfig(**values)
 
 
 def validation_loss(run, data) -> float:
@@ -85,3 +79,10 @@ def test_a_stop_mid_epoch_on_the_fast_path_keeps_the_last_finished_epochs_weight
     run = train(config, runs_root=tmp_path / "runs", progress=seen.append, should_stop=stop_in_second_epoch)
     assert run.state == runs.STOPPED and len(run.history) == 1
     assert validation_loss(run, tiny_data) == pytest.approx(run.history[-1]["val_loss"], rel=1e-4)
+
+
+def test_a_stop_while_features_are_computed_ends_the_run_stopped_not_failed(tiny_data, tmp_path):
+    config = tiny_config(model="model4", epochs=2, data=str(tiny_data))
+    run = train(config, runs_root=tmp_path / "runs", should_stop=lambda: True)
+    assert run.state == runs.STOPPED and run.history == () and not run.has_model
+    assert "error" not in run.status

@@ -7,20 +7,14 @@ import os
 
 import numpy as np
 import pytest
+from helpers import tiny_config
 
 from catdog import runs
-from catdog.config import RunConfig
 from catdog.data import load_dataset
 from catdog.features import NO_FLIP, cached_features, flip_variants
 from catdog.images import load_image
 from catdog.predict import Predictor
 from catdog.train import train
-
-
-def tiny_config(**changes) -> RunConfig:
-    values = dict(model="model3", epochs=4, batch_size=8, image_size=(32, 32), seed=1, pretrained=False)
-    values.update(changes)
-    return RunConfig(**values)
 
 
 def test_cached_features_hold_each_mirror_and_follow_the_image_files(tiny_data):

@@ -48,7 +48,7 @@ ALLOWED_IMPORTS = {
     "export": {"errors", "lite", "models", "runs"},
     "batch": {"errors", "images", "predict"},
     "features": {"errors", "paths", "config", "data", "architectures", "models", "lite", "runs"},
-    "callbacks": {"errors", "paths", "config", "models", "runs"},
+    "callbacks": {"errors", "paths", "config", "data", "models", "runs"},
     "train": {"errors", "paths", "config", "data", "images", "architectures", "models", "runs", "features", "callbacks"},
     "bench": _CORE_BELOW_TRAINING | {"features", "callbacks", "train"},
     "ui": _CORE_BELOW_TRAINING,  # never training code itself: the dashboard trains in a child process

@@ -1,6 +1,6 @@
 """Training: the model learns, runs are saved whole and reproducibly, one at a time, in two
-stages when asked. Feature caching is in test_features.py; progress, stop requests and early
-stopping in test_callbacks.py."""
+stages when asked, in bfloat16 or on several devices. Feature caching is in test_features.py;
+progress, stop requests and early stopping in test_callbacks.py."""
 
 from __future__ import annotations
 
@@ -12,20 +12,17 @@ import zipfile
 import h5py
 import numpy as np
 import pytest
+import tensorflow as tf
+from helpers import tiny_config
 
-from catdog import runs
+from catdog import models, runs
 from catdog.config import RunConfig
 from catdog.data import load_dataset
 from catdog.errors import CatdogError
 from catdog.models import create_model
 from catdog.predict import Predictor
+from catdog.runs import load_model
 from catdog.train import train
-
-
-def tiny_config(**changes) -> RunConfig:
-    values = dict(model="model3", epochs=4, batch_size=8, image_size=(32, 32), seed=1, pretrained=False)
-    values.update(changes)
-    return RunConfig(**values)
 
 
 def test_training_learns_and_writes_a_complete_run(tiny_data, tmp_path):
@@ -171,3 +168,36 @@ def test_fine_tuning_second_stage_unfreezes_the_top_of_the_base(tiny_data, tmp_p
         for a, b in normalizations
         for x, y in zip(a.non_trainable_weights, b.non_trainable_weights)
     )
+
+
+def test_bfloat16_training_saves_a_float32_model_that_predicts_the_same(tiny_data, tmp_path):
+    config = RunConfig(
+        model="model3", epochs=3, batch_size=8, image_size=(32, 32), seed=1, data=str(tiny_data), precision="mixed_bfloat16"
+    )
+    run = train(config, runs_root=tmp_path / "runs")
+    assert run.status["precision"] == "mixed_bfloat16"
+    assert {layer.dtype_policy.name for layer in load_model(run).layers} == {"float32"}
+    dataset = load_dataset(tiny_data, batch_size=8, seed=1)
+    labels = [p.label for p in Predictor(run).predict(list(dataset.validation.paths))]
+    accuracy = sum(label == dataset.class_names[y] for label, y in zip(labels, dataset.validation.labels, strict=True)) / len(
+        labels
+    )
+    assert accuracy == pytest.approx(run.final("val_accuracy"), abs=0.05)
+
+
+def test_auto_precision_is_bfloat16_only_for_the_measured_models_on_amx(monkeypatch):
+    monkeypatch.setattr(models, "_cpu_has_bfloat16_units", lambda: True)
+    expected = "float32" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
+    assert [models.training_precision(key) for key in ("model1", "model2", "model3")] == [expected] * 3
+    assert models.training_precision("model4") == "float32"
+    assert models.training_precision("model4", "mixed_bfloat16") == "mixed_bfloat16"
+    monkeypatch.setattr(models, "_cpu_has_bfloat16_units", lambda: False)
+    assert models.training_precision("model1") == "float32"
+
+
+def test_mirrored_strategy_trains_and_is_recorded(tiny_data, tmp_path):
+    config = RunConfig(model="model3", epochs=1, batch_size=8, image_size=(32, 32), data=str(tiny_data), strategy="mirrored")
+    run = train(config, runs_root=tmp_path / "runs")
+    assert run.status["strategy"] == "mirrored" and run.status["replicas"] >= 1 and run.has_model
+    with pytest.raises(CatdogError, match="strategy"):
+        RunConfig(strategy="tpu")
