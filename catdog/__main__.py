@@ -68,7 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     train.set_defaults(command=commands.cmd_train)
 
     defaults = RunConfig()
-    reproduce = subcommands.add_parser("reproduce", help="train the tutorial's four models and compare with its reported accuracies")
+    reproduce = subcommands.add_parser(
+        "reproduce", help="train the tutorial's four models and compare with its reported accuracies"
+    )
     reproduce.add_argument("--models", nargs="+", default=list(TUTORIAL_MODELS), help="default: the tutorial's four")
     reproduce.add_argument("--epochs", type=int, default=defaults.epochs, help=f"default {defaults.epochs}, the tutorial's")
     reproduce.add_argument(
@@ -84,7 +86,10 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--epochs", type=int, default=defaults.epochs, help=f"epochs per model (default {defaults.epochs})")
     bench.add_argument("--model4-epochs", type=int, default=None, help="Model 4's epochs when they differ from --epochs")
     bench.add_argument(
-        "--image-size", type=int, default=defaults.image_size[0], help=f"side of the square input (default {defaults.image_size[0]})"
+        "--image-size",
+        type=int,
+        default=defaults.image_size[0],
+        help=f"side of the square input (default {defaults.image_size[0]})",
     )
     bench.add_argument("--batch-size", type=int, default=defaults.batch_size)
     bench.add_argument(
@@ -132,7 +137,9 @@ def _parser() -> argparse.ArgumentParser:
     predict = subcommands.add_parser("predict", help="classify images, and every image in folders, with a run")
     predict.add_argument("run_dir")
     predict.add_argument("images", nargs="+", metavar="PATH", help="image files and folders (searched recursively)")
-    predict.add_argument("--batch-size", type=int, default=BATCH_SIZE, help=f"images per call into the model (default {BATCH_SIZE})")
+    predict.add_argument(
+        "--batch-size", type=int, default=BATCH_SIZE, help=f"images per call into the model (default {BATCH_SIZE})"
+    )
     predict.add_argument("--output", metavar="FILE", help="write each result as it is known: FILE.csv or FILE.jsonl")
     _json_option(predict)
     predict.set_defaults(command=commands.cmd_predict)
@@ -153,7 +160,9 @@ def _train_options(parser) -> None:
     schedule = parser.add_argument_group("schedule")
     schedule.add_argument("--epochs", type=int, default=off, help=f"default {defaults.epochs}")
     schedule.add_argument("--batch-size", type=int, default=off, help=f"default {defaults.batch_size}")
-    schedule.add_argument("--learning-rate", type=float, default=off, help="Adam's learning rate (default: the model's own, see `models`)")
+    schedule.add_argument(
+        "--learning-rate", type=float, default=off, help="Adam's learning rate (default: the model's own, see `models`)"
+    )
     schedule.add_argument(
         "--early-stopping",
         type=int,
@@ -164,7 +173,9 @@ def _train_options(parser) -> None:
     schedule.add_argument("--seed", type=int, default=off, help=f"shuffling, splits, augmentation (default {defaults.seed})")
 
     images = parser.add_argument_group("images and augmentation")
-    images.add_argument("--image-size", type=int, default=off, help=f"side of the square input (default {defaults.image_size[0]})")
+    images.add_argument(
+        "--image-size", type=int, default=off, help=f"side of the square input (default {defaults.image_size[0]})"
+    )
     images.add_argument("--flip", choices=FLIP_MODES, default=off, help="override the model's own random flip")
     images.add_argument("--rotation", type=float, default=off, help="override the model's rotation (fraction of a turn)")
 
@@ -175,12 +186,20 @@ def _train_options(parser) -> None:
         default=off,
         help="compute the frozen base's features once; --no-fast runs it every epoch, as the tutorial does (default on)",
     )
-    transfer.add_argument("--fine-tune-epochs", type=int, default=off, help=f"a second stage with the top of the base unfrozen (default {defaults.fine_tune_epochs}: off)")
+    transfer.add_argument(
+        "--fine-tune-epochs",
+        type=int,
+        default=off,
+        help=f"a second stage with the top of the base unfrozen (default {defaults.fine_tune_epochs}: off)",
+    )
     transfer.add_argument(
         "--fine-tune-from", type=int, default=off, help=f"first base layer to unfreeze (default {defaults.fine_tune_from})"
     )
     transfer.add_argument(
-        "--fine-tune-learning-rate", type=float, default=off, help="the fine-tuning stage's rate (default: a tenth of the first's)"
+        "--fine-tune-learning-rate",
+        type=float,
+        default=off,
+        help="the fine-tuning stage's rate (default: a tenth of the first's)",
     )
 
     hardware = parser.add_argument_group("hardware")
@@ -188,7 +207,10 @@ def _train_options(parser) -> None:
         "--precision", choices=PRECISIONS, default=off, help="auto (default): bfloat16 where measured faster, else float32"
     )
     hardware.add_argument(
-        "--strategy", choices=STRATEGIES, default=off, help="default: one device (the GPU if any); mirrored: all GPUs of this machine"
+        "--strategy",
+        choices=STRATEGIES,
+        default=off,
+        help="default: one device (the GPU if any); mirrored: all GPUs of this machine",
     )
 
     output = parser.add_argument_group("output")

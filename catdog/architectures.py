@@ -237,5 +237,3 @@ def split_frozen(model):
     )
     head = keras.Sequential([keras.Input(features.output_shape[1:]), model.get_layer("output")])
     return features, head
-
-

@@ -32,7 +32,6 @@ TEST_BATCH_SHARE = 5  # the tutorial: test = validation batches // 5
 MIN_IMAGES_PER_CLASS = 10  # readable images per class (all splits); fewer cannot train or be judged
 
 
-
 @dataclasses.dataclass(frozen=True)
 class Split:
     """Image paths and integer labels of one split."""

@@ -1,6 +1,6 @@
 """The tutorial's dataset: downloaded once into Keras' cache, as the tutorial does, and found again.
 
-    folder = fetch_tutorial_dataset(progress)   # .../cats_and_dogs_filtered
+folder = fetch_tutorial_dataset(progress)   # .../cats_and_dogs_filtered
 """
 
 from __future__ import annotations

@@ -60,7 +60,11 @@ def is_sigmoid(width: int) -> bool:
 
 def output_description(model) -> str:
     """How to read `model`'s output, for exported files."""
-    return "sigmoid probability of the second class" if is_sigmoid(model.output_shape[-1]) else "logits, one per class (apply softmax)"
+    return (
+        "sigmoid probability of the second class"
+        if is_sigmoid(model.output_shape[-1])
+        else "logits, one per class (apply softmax)"
+    )
 
 
 def probabilities(outputs) -> np.ndarray:

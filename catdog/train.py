@@ -262,7 +262,9 @@ def _frozen_features(features, session: TrainingSession) -> tuple[np.ndarray, np
     return train_features, validation_features[:, 0]
 
 
-def _fit(model, session: TrainingSession, train_ds, validation, steps: int, epochs: int, phase="train", checkpoint=True, **options):
+def _fit(
+    model, session: TrainingSession, train_ds, validation, steps: int, epochs: int, phase="train", checkpoint=True, **options
+):
     """`model.fit` from the run's last epoch to `epochs`, with the run's callbacks."""
     recording, stopping = RecordRun(session, phase, checkpoint), StopOnRequest(session)
     patience = session.config.early_stopping

@@ -203,5 +203,3 @@ def _copy_member(bundle: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, a
                 raise CatdogError(f"the zip entry {info.filename!r} unpacks to more than it declares; the archive was refused.")
             sink.write(chunk)
     return written
-
-

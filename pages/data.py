@@ -62,7 +62,9 @@ with st.expander("Choose a dataset", expanded=source is None):
             "Pick a folder with one sub-folder of images per class (at least 10 images each), or with train/ and "
             "validation/. Its images are copied into catdog's cache."
         )
-        folder = st.file_uploader("Folder", type=datasets.IMAGE_TYPES, accept_multiple_files="directory", key="data_upload_folder")
+        folder = st.file_uploader(
+            "Folder", type=datasets.IMAGE_TYPES, accept_multiple_files="directory", key="data_upload_folder"
+        )
         if st.button("Use this folder", type="primary", disabled=not folder, key="data_use_upload"):
             with state.reported_errors(), st.spinner("Saving and checking the images…"):
                 datasets.use_uploaded_folder(folder)
@@ -100,7 +102,9 @@ if dataset is not None:
         st.caption("The test split is a fifth of the validation batches, fixed by the seed.")
     with right:
         st.markdown("**Label frequencies (training split)**")
-        st.plotly_chart(charts.label_frequency_figure(summary["label_frequencies"], summary["baseline_accuracy"]), key="data_frequencies")
+        st.plotly_chart(
+            charts.label_frequency_figure(summary["label_frequencies"], summary["baseline_accuracy"]), key="data_frequencies"
+        )
     skipped = summary["skipped"]
     if skipped:
         st.markdown(f"**{len(skipped)} files skipped**")

@@ -36,7 +36,15 @@ def photos(tmp_path, tiny_run):
 
 def test_folders_are_walked_for_images_only_and_named_files_always_count(photos):
     found = list(find_images([photos]))
-    assert [p.rsplit("/", 1)[-1] for p in found] == ["cat0.jpg", "cat1.jpg", "cat2.jpg", "broken.png", "dog0.JPG", "dog1.JPG", "dog2.JPG"]
+    assert [p.rsplit("/", 1)[-1] for p in found] == [
+        "cat0.jpg",
+        "cat1.jpg",
+        "cat2.jpg",
+        "broken.png",
+        "dog0.JPG",
+        "dog1.JPG",
+        "dog2.JPG",
+    ]
     assert list(find_images([photos / "notes.txt"])) == [str(photos / "notes.txt")]  # named: tried and reported
 
 

@@ -25,7 +25,6 @@ def test_a_run_starts_at_its_models_learning_rate_unless_one_is_set():
     assert config_from_args(_parser().parse_args(["train", "--model", "model5"])).learning_rate == own
 
 
-
 @pytest.mark.parametrize(
     "settings, message",
     [

@@ -107,7 +107,6 @@ def test_sample_files_per_class(tiny_data):
     assert sample_files(dataset, "train", 3, seed=2) != samples
 
 
-
 def test_minimum_images_per_class_says_what_is_missing(tmp_path):
     root = write_class_folders(tmp_path / "few", 12, class_names=("cats",))
     write_class_folders(root, 4, class_names=("dogs",))

@@ -116,7 +116,7 @@ def test_no_import_cycles_and_no_oversized_module():
         state[node] = 1
         for target in graph[node]:
             if state.get(target) == 1:
-                raise AssertionError(f"import cycle: {' -> '.join(trail[trail.index(target):] + [target])}")
+                raise AssertionError(f"import cycle: {' -> '.join(trail[trail.index(target) :] + [target])}")
             if target not in state:
                 visit(target, trail + [target])
         state[node] = 2

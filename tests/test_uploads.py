@@ -38,7 +38,9 @@ def test_a_zip_of_class_folders_is_extracted_whole_and_reused(tmp_path):
     assert (folder / "pets" / "dogs" / "b.png").stat().st_mtime_ns == stamp
 
 
-@pytest.mark.parametrize("bad_entry", ["../evil.png", "/abs/evil.png", "ok/../../evil.png", "C:/evil.png", "ok\\..\\..\\evil.png"])
+@pytest.mark.parametrize(
+    "bad_entry", ["../evil.png", "/abs/evil.png", "ok/../../evil.png", "C:/evil.png", "ok\\..\\..\\evil.png"]
+)
 def test_entries_that_leave_the_folder_refuse_the_whole_archive(tmp_path, bad_entry):
     payload = _zip({"ok/cats/a.png": png_bytes(0), bad_entry: png_bytes(1)})
     with pytest.raises(CatdogError, match="points outside the folder"):

@@ -55,7 +55,10 @@ def history_figure(
     figure = make_subplots(rows=1, cols=2, subplot_titles=[title for _, title in METRICS])
     xs = [entry["epoch"] for entry in history]
     for column, (metric, _) in enumerate(METRICS, start=1):
-        for prefix, name, dash, color in (("", "training", "solid", _TRAINING_COLOR), ("val_", "validation", "dash", _VALIDATION_COLOR)):
+        for prefix, name, dash, color in (
+            ("", "training", "solid", _TRAINING_COLOR),
+            ("val_", "validation", "dash", _VALIDATION_COLOR),
+        ):
             figure.add_trace(
                 go.Scatter(
                     x=xs,
@@ -139,9 +142,7 @@ def confusion_figure(matrix: np.ndarray, class_names: Sequence[str]) -> go.Figur
     return figure
 
 
-def roc_figure(
-    fpr: np.ndarray, tpr: np.ndarray, auc: float, threshold_point: tuple[float, float] | None = None
-) -> go.Figure:
+def roc_figure(fpr: np.ndarray, tpr: np.ndarray, auc: float, threshold_point: tuple[float, float] | None = None) -> go.Figure:
     """The ROC curve with its AUC in its name, the chance diagonal and, optionally, the point of
     the chosen threshold as (false positive rate, true positive rate)."""
     figure = go.Figure(go.Scatter(x=fpr, y=tpr, mode="lines", name=f"ROC (AUC {auc:.3f})"))

@@ -128,9 +128,7 @@ def tutorial_table(every: Sequence[runs.Run], key: str) -> None:
 
 
 def _repeats_the_tutorial(run: runs.Run) -> bool:
-    return (
-        run.state == runs.FINISHED and run.config.epochs == _TUTORIAL_EPOCHS and run.config.batch_size == _TUTORIAL_BATCH_SIZE
-    )
+    return run.state == runs.FINISHED and run.config.epochs == _TUTORIAL_EPOCHS and run.config.batch_size == _TUTORIAL_BATCH_SIZE
 
 
 def _or_lowest(value: float | None) -> float:
