@@ -6,6 +6,7 @@
     python -m catdog reproduce [--data DIR] [--models KEY...] [--epochs N] [--json]
     python -m catdog bench [--data DIR] [--models KEY...] [--epochs N] [--model4-epochs N] [--json]
     python -m catdog bench-predict RUN_DIR [--data DIR] [--counts N...] [--json]
+    python -m catdog bench-data [--images N] [--json]
     python -m catdog runs [--runs-dir DIR] [--json]
     python -m catdog evaluate RUN_DIR [--data DIR] [--json]
     python -m catdog predict RUN_DIR PATH... [--output FILE.csv|FILE.jsonl] [--batch-size N] [--json]
@@ -113,6 +114,11 @@ def _parser() -> argparse.ArgumentParser:
     _data_option(scale)
     _json_option(scale)
     scale.set_defaults(command=commands.cmd_bench_predict)
+
+    data_scale = subcommands.add_parser("bench-data", help="time checking and splitting many generated images")
+    data_scale.add_argument("--images", type=int, default=100_000, help="how many (default 100000)")
+    _json_option(data_scale)
+    data_scale.set_defaults(command=commands.cmd_bench_data)
 
     runs = subcommands.add_parser("runs", help="list saved runs")
     _runs_option(runs)

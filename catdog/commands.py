@@ -186,6 +186,14 @@ def cmd_bench_predict(args):
         print(json.dumps(rows))
 
 
+def cmd_bench_data(args):
+    from catdog.bench.scale import run_data_bench  # the bench package loads Keras
+
+    row = run_data_bench(args.images, say=(lambda line: None) if args.json else print)
+    if args.json:
+        print(json.dumps(row))
+
+
 def cmd_runs(args):
     found = [run.summary() for run in list_runs(Path(args.runs_dir) if args.runs_dir else None)]
     _emit(

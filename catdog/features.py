@@ -64,7 +64,7 @@ def cached_features(
     path = cache_dir() / "features" / f"{_feature_key(weights_key, split, flips)}.npy"
     if path.is_file():
         try:
-            cached = np.load(path)
+            cached = np.load(path, mmap_mode="r")  # pages come in as used: never a second copy
             if cached.shape[:2] == (len(split), len(flips)):
                 return cached
         except (OSError, ValueError):
@@ -72,28 +72,35 @@ def cached_features(
     forward, engine = base()
     images = make_tf_dataset(split, config.image_size, config.batch_size, cache=False)
     batches = math.ceil(len(split) / config.batch_size)
-    chunks = []
-    tick = time.perf_counter()
-    for index, (batch, _) in enumerate(images):
-        batch = batch.numpy()
-        # Every flip of the batch in one call: (variants * n, dims) -> (n, variants, dims).
-        variants = [batch[:, :: -1 if vertical else 1, :: -1 if horizontal else 1] for horizontal, vertical in flips]
-        out = forward(np.concatenate(variants).astype(np.float32))
-        chunks.append(out.reshape(len(flips), -1, out.shape[-1]).transpose(1, 0, 2))
-        done = index + 1
-        if on_batch is not None:
-            seconds_left = (time.perf_counter() - tick) / done * (batches - done)
-            on_batch(done, batches, seconds_left, f"computing {label} features once ({engine})")
-    result = np.concatenate(chunks).astype(np.float32)
-    if result.shape[0] != len(split):
-        raise CatdogError(
-            f"{len(split) - result.shape[0]} {label} images could not be decoded; run `python -m catdog data` to list them."
-        )
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.stem}.tmp.npy")
-    np.save(temporary, result)
-    temporary.replace(path)
-    return result
+    temporary = path.with_name(f".{path.stem}.tmp-{os.getpid()}.npy")
+    result, done_rows, tick = None, 0, time.perf_counter()
+    try:
+        for index, (batch, _) in enumerate(images):
+            batch = batch.numpy()
+            # Every flip of the batch in one call: (variants * n, dims) -> (n, variants, dims).
+            variants = [batch[:, :: -1 if vertical else 1, :: -1 if horizontal else 1] for horizontal, vertical in flips]
+            out = forward(np.concatenate(variants).astype(np.float32))
+            rows = out.reshape(len(flips), -1, out.shape[-1]).transpose(1, 0, 2)
+            if result is None:  # written batch by batch into the file: memory holds one batch
+                shape = (len(split), len(flips), out.shape[-1])
+                result = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.float32, shape=shape)
+            result[done_rows : done_rows + len(rows)] = rows[: len(split) - done_rows]
+            done_rows += len(rows)
+            done = index + 1
+            if on_batch is not None:
+                seconds_left = (time.perf_counter() - tick) / done * (batches - done)
+                on_batch(done, batches, seconds_left, f"computing {label} features once ({engine})")
+        if done_rows != len(split):
+            raise CatdogError(
+                f"{len(split) - done_rows} {label} images could not be decoded; run `python -m catdog data` to list them."
+            )
+        result.flush()
+        del result
+        temporary.replace(path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return np.load(path, mmap_mode="r")
 
 
 def frozen_forward(features, weights_key: str, config: RunConfig, announce: Callable[[str], None] = lambda message: None):
