@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import contextlib
 import dataclasses
 import hashlib
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,26 +48,45 @@ class Predictor:
     """A loaded run, ready to classify images (inference only; safe to share between threads).
 
     Predictions run on TensorFlow, or on LiteRT once `use_litert()` has converted the model
-    (faster on a CPU-only machine, see `catdog.lite`). A conversion made earlier for the same model file is picked up at load.
-    `model` stays the Keras model, for Grad-CAM and evaluation.
+    (faster on a CPU-only machine, see `catdog.lite`). A conversion made earlier for the same
+    model file is picked up at load, and then TensorFlow is not even imported until `model` (the
+    Keras model, for Grad-CAM and evaluation) is first used.
     """
 
     def __init__(self, run: runs.Run):
-        import tensorflow as tf
-
+        if not run.has_model:
+            runs.load_model(run)  # raises the message that says what to do
         self.run = run
-        self.model = runs.load_model(run)
         self.class_names = run.class_names
         self.image_size = tuple(run.config.image_size)
-        # One traced graph for every batch size: far less overhead per call than model.predict.
-        self._tensorflow = tf.function(
-            lambda images: self.model(images, training=False),
-            input_signature=[tf.TensorSpec((None, *self.image_size, 3), tf.float32)],
-            reduce_retracing=True,
-        )
-        self._litert = None
-        if lite.available() and lite.cached_path(self._litert_key()).is_file():
-            self.use_litert()
+        self._loading = threading.Lock()
+        self._keras = self._tensorflow = self._litert = None
+        cached = lite.cached_path(self._litert_key())
+        if lite.available() and cached.is_file():
+            with contextlib.suppress(Exception):  # an unreadable conversion: TensorFlow predicts instead
+                self._litert = lite.LiteModel(cached.read_bytes())
+        if self._litert is None:
+            self._load_keras()  # a damaged model file fails here, at load, not at the first photo
+
+    @property
+    def model(self):
+        """The run's Keras model (loaded on first use when LiteRT predicts)."""
+        return self._load_keras()
+
+    def _load_keras(self):
+        with self._loading:
+            if self._keras is None:
+                import tensorflow as tf
+
+                model = runs.load_model(self.run)
+                # One traced graph for every batch size: far less overhead per call than model.predict.
+                self._tensorflow = tf.function(
+                    lambda images: model(images, training=False),
+                    input_signature=[tf.TensorSpec((None, *self.image_size, 3), tf.float32)],
+                    reduce_retracing=True,
+                )
+                self._keras = model
+            return self._keras
 
     @property
     def engine(self) -> str:
@@ -104,7 +125,10 @@ class Predictor:
         if images.ndim == 3:
             images = images[None]
         litert = self._litert  # set once by another thread at most; read it once
-        return probabilities(litert(images) if litert is not None else self._tensorflow(images).numpy())
+        if litert is not None:
+            return probabilities(litert(images))
+        self._load_keras()
+        return probabilities(self._tensorflow(images).numpy())
 
     def predict(self, sources, names=None, batch_size: int = BATCH_SIZE) -> list[Prediction]:
         """Classify each source; an unreadable one gets an `error` and the rest still work.

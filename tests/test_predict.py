@@ -35,6 +35,8 @@ def test_bad_image_gets_error_and_others_still_predicted(tiny_run):
 
 def test_litert_predicts_like_tensorflow_and_its_conversion_is_reused(tiny_run, litert, monkeypatch):
     import os
+    import subprocess
+    import sys
 
     from catdog import lite
 
@@ -53,6 +55,14 @@ def test_litert_predicts_like_tensorflow_and_its_conversion_is_reused(tiny_run, 
     converted = []
     monkeypatch.setattr(lite, "convert", lambda model: converted.append(model) or b"")
     assert Predictor(run).engine == "LiteRT" and converted == []  # the cached conversion, at load
+    # With the conversion cached, a fresh process predicts without loading TensorFlow at all.
+    script = (
+        "import sys; from catdog.predict import Predictor; "
+        f"predictor = Predictor.from_run({str(run.path)!r}); result = predictor.predict([{paths[0]!r}])[0]; "
+        "print(predictor.engine, result.label, 'tensorflow' in sys.modules, 'keras' in sys.modules)"
+    )
+    fresh = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=os.environ, timeout=120)
+    assert fresh.stdout.split() == ["LiteRT", on_tensorflow[0].label, "False", "False"], fresh.stderr[-2000:]
     model_file = run.path / runs.MODEL_FILE
     stat = model_file.stat()
     try:
