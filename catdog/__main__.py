@@ -7,6 +7,7 @@
     python -m catdog bench [--data DIR] [--models KEY...] [--epochs N] [--model4-epochs N] [--json]
     python -m catdog bench-predict RUN_DIR [--data DIR] [--counts N...] [--json]
     python -m catdog bench-data [--images N] [--json]
+    python -m catdog bench-load --run RUN_DIR [--people N...] [--rounds N] [--photos DIR] [--json]
     python -m catdog runs [--runs-dir DIR] [--json]
     python -m catdog evaluate RUN_DIR [--data DIR] [--json]
     python -m catdog predict RUN_DIR PATH... [--output FILE.csv|FILE.jsonl] [--batch-size N] [--json]
@@ -120,6 +121,14 @@ def _parser() -> argparse.ArgumentParser:
     _json_option(data_scale)
     data_scale.set_defaults(command=commands.cmd_bench_data)
 
+    load = subcommands.add_parser("bench-load", help="many people on the Predict page at once, in a real browser")
+    load.add_argument("--run", required=True, help="the trained run to predict with")
+    load.add_argument("--people", nargs="+", type=int, default=[1, 4, 8], help="sessions uploading at once (default 1 4 8)")
+    load.add_argument("--rounds", type=int, default=5, help="uploads per person and number of people (default 5)")
+    load.add_argument("--photos", default=None, help="a folder of photos (default: the run's dataset)")
+    _json_option(load)
+    load.set_defaults(command=commands.cmd_bench_load)
+
     runs = subcommands.add_parser("runs", help="list saved runs")
     _runs_option(runs)
     _json_option(runs)
@@ -216,7 +225,8 @@ def _train_options(parser) -> None:
         "--strategy",
         choices=STRATEGIES,
         default=off,
-        help="default: one device (the GPU if any); mirrored: all GPUs of this machine",
+        help="default: one device (the GPU if any); mirrored: all GPUs of this machine; "
+        "multi-worker: several machines, each started with its own TF_CONFIG (see README)",
     )
 
     output = parser.add_argument_group("output")

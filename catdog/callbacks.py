@@ -9,6 +9,11 @@ stopping, report the epoch (with its record), then look for a stop request, so t
 asked for from that report is honoured at once. A stop request mid-epoch raises
 `StopTraining`; `fit` then skips `on_train_end`, so the caller runs those hooks itself (they
 put back the weights the run keeps).
+
+In a multi-worker run every worker runs these callbacks on the same steps, and whatever they
+decide must be the same everywhere, or the workers wait on each other for ever: they decide
+from the logs (the same on every worker), and a stop request counts at the end of an epoch,
+once the workers have agreed on it (`TrainingSession.stop_agreed`).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import keras
 import numpy as np
 
 from catdog import runs
+from catdog.cluster import Cluster
 from catdog.config import RunConfig
 from catdog.data import Dataset
 
@@ -84,6 +90,10 @@ class TrainingSession:
     should_stop: Callable[[], bool] | None = None  # the caller's stop request, polled with the STOP file
     history: list[dict] = dataclasses.field(default_factory=list)  # finished epochs, both stages
     saver: ModelSaver = dataclasses.field(init=False)  # one per run, so its twin serves every save
+    # Multi-worker runs (catdog.cluster): this worker's place, and a collective that is True on
+    # every worker when any of them passes True. None on one machine.
+    cluster: Cluster | None = None
+    any_worker: Callable[[bool], bool] | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "saver", ModelSaver(self.run_dir))
@@ -92,7 +102,21 @@ class TrainingSession:
         return time.perf_counter() - self.started
 
     def stop_requested(self) -> bool:
+        """A stop asked of this process; only on one machine may it end training on its own."""
         return runs.stop_requested(self.run_dir) or (self.should_stop is not None and self.should_stop())
+
+    @property
+    def stops_mid_epoch(self) -> bool:
+        """Whether a stop request may end training after any batch: on one machine only."""
+        return self.any_worker is None
+
+    def stop_agreed(self) -> bool:
+        """`stop_requested`, the same on every worker: any worker's request stops them all.
+
+        In a multi-worker run a collective, so every worker calls it at the same point.
+        """
+        requested = self.stop_requested()
+        return requested if self.any_worker is None else self.any_worker(requested)
 
     def progress(self, phase: str, **fields) -> None:
         """Report `TrainingProgress(phase, run_dir, **fields)`."""
@@ -215,7 +239,8 @@ class StopOnRequest(keras.callbacks.Callback):
 
     A stop mid-epoch raises `StopTraining`: Keras' `stop_training` would still validate the
     partial epoch and report it as finished. The weights then go back to the last finished
-    epoch's, so the saved model is the one the history describes.
+    epoch's, so the saved model is the one the history describes. A multi-worker run stops at
+    the end of the epoch instead, once the workers agree (one collective an epoch, not a batch).
 
     Args:
         session: the run whose stop requests count.
@@ -228,14 +253,14 @@ class StopOnRequest(keras.callbacks.Callback):
         self.kept_weights = None
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.session.stop_requested():
+        if self.session.stops_mid_epoch and self.session.stop_requested():
             self.stopped = True
             raise StopTraining()
 
     def on_epoch_end(self, epoch, logs=None):
         if not self.session.config.early_stopping:  # with it, EarlyStopping keeps the best epoch instead
             self.kept_weights = self.model.get_weights()
-        if self.session.stop_requested():
+        if self.session.stop_agreed():
             self.stopped = True
             self.model.stop_training = True
 

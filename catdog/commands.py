@@ -118,11 +118,14 @@ def cmd_train(args):
     if interactive:
         print(file=sys.stderr)
     summary = run.summary()
+    where = str(run.path)
+    if not run.path.exists():  # a worker of a multi-worker run: its scratch copy is gone, the chief has the run
+        summary["run_dir"], where = None, "this worker's part of a multi-worker run (the chief's machine saved the run)"
     _emit(
         args,
         summary,
         [
-            f"{run.state}: {run.path}  ({summary['epochs']} epochs, {summary['seconds']:.1f}s, val_accuracy {summary['val_accuracy']})"
+            f"{run.state}: {where}  ({summary['epochs']} epochs, {summary['seconds']:.1f}s, val_accuracy {summary['val_accuracy']})"
         ],
     )
 
@@ -192,6 +195,16 @@ def cmd_bench_data(args):
     row = run_data_bench(args.images, say=(lambda line: None) if args.json else print)
     if args.json:
         print(json.dumps(row))
+
+
+def cmd_bench_load(args):
+    from catdog.bench.load import run_load_bench  # the bench package loads Keras
+
+    report = run_load_bench(
+        args.run, tuple(args.people), args.rounds, args.photos, say=(lambda line: None) if args.json else print
+    )
+    if args.json:
+        print(json.dumps(report))
 
 
 def cmd_runs(args):

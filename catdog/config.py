@@ -13,7 +13,7 @@ from catdog.errors import CatdogError
 from catdog.models import COMPUTE_PRECISIONS, MODELS, ModelSpec
 
 PRECISIONS = ("auto", *COMPUTE_PRECISIONS)
-STRATEGIES = ("default", "mirrored")
+STRATEGIES = ("default", "mirrored", "multi-worker")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,7 +46,8 @@ class RunConfig:
     # models.training_precision), float32 elsewhere; or force "float32" / "mixed_bfloat16".
     precision: str = "auto"
     # "default": TensorFlow's own placement (the GPU when there is one); "mirrored": data-parallel
-    # on every GPU of the machine (tf.distribute.MirroredStrategy).
+    # on every GPU of the machine (tf.distribute.MirroredStrategy); "multi-worker": data-parallel
+    # over several machines, set by TF_CONFIG (tf.distribute.MultiWorkerMirroredStrategy).
     strategy: str = "default"
 
     @property

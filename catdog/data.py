@@ -46,6 +46,10 @@ class Split:
         """Number of images of each class."""
         return np.bincount(np.asarray(self.labels, dtype=int), minlength=num_classes).tolist()
 
+    def shard(self, count: int, index: int) -> Split:
+        """Every `count`-th image from the `index`-th: one worker's share (as `tf.data.Dataset.shard`)."""
+        return Split(self.paths[index::count], self.labels[index::count])
+
 
 @dataclasses.dataclass(frozen=True)
 class SkippedFile:
@@ -292,6 +296,8 @@ def make_tf_dataset(
     shuffle: bool = False,
     seed: int = 0,
     cache: bool = True,
+    shard: tuple[int, int] | None = None,
+    repeat: bool = False,
 ):
     """A batched `tf.data.Dataset` of (uint8 images, int labels) for Keras.
 
@@ -299,9 +305,18 @@ def make_tf_dataset(
     they fit (decoding is then paid once, not every epoch), reshuffled every epoch when `shuffle`,
     and prefetched so the model never waits for data. A file that fails to decode is dropped
     rather than ending the epoch.
+
+    Args:
+        shard: (count, index): only this worker's share of a multi-worker run (`Split.shard`),
+            chosen before anything is decoded; default None, every image. See `one_workers_share`.
+        repeat: loop over the images without end, in whole batches (each pass drops its last
+            partial batch, a different one every pass when shuffled), for a caller that sets the
+            steps of an epoch; default False, one pass.
     """
     import tensorflow as tf
 
+    if shard is not None:
+        split = split.shard(*shard)
     height, width = image_size
 
     def decode(path):
@@ -318,7 +333,29 @@ def make_tf_dataset(
         dataset = dataset.cache()
     if shuffle:
         dataset = dataset.shuffle(max(len(split), 1), seed=seed, reshuffle_each_iteration=True)
-    return without_autotuning(dataset.batch(batch_size).prefetch(2))
+    dataset = dataset.batch(batch_size, drop_remainder=True).repeat() if repeat else dataset.batch(batch_size)
+    dataset = without_autotuning(dataset.prefetch(2))
+    return dataset if shard is None else one_workers_share(dataset)
+
+
+def one_workers_share(dataset):
+    """`dataset`, already one worker's share, made ready for Keras under MultiWorkerMirroredStrategy.
+
+    tf.data's auto-sharding goes off: the share is chosen already (by file, before decoding).
+    Its length is hidden from Keras, which takes a known length for the number of steps; but
+    tf.distribute splits each batch between the replicas of all the workers, a worker keeps its
+    replicas' part, and so a worker's batch lasts as many steps as there are workers. Without a
+    length Keras reads to the end, which tf.distribute makes the same step on every worker. (An
+    endless dataset keeps its length: Keras then takes steps_per_epoch, and tf.distribute spares
+    the collective per step that syncs the end.)
+    """
+    import tensorflow as tf
+
+    if int(dataset.cardinality()) >= 0:
+        dataset = dataset.filter(lambda *_: True)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    return dataset.with_options(options)
 
 
 @contextlib.contextmanager

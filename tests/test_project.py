@@ -31,6 +31,7 @@ _CORE_BELOW_TRAINING = {
 ALLOWED_IMPORTS = {
     "errors": set(),
     "paths": set(),
+    "cluster": {"errors"},
     "native_logs": set(),
     "augment": {"errors"},
     "architectures": {"errors", "paths", "augment"},
@@ -48,8 +49,9 @@ ALLOWED_IMPORTS = {
     "export": {"errors", "lite", "models", "runs"},
     "batch": {"errors", "images", "predict"},
     "features": {"errors", "paths", "config", "data", "architectures", "models", "lite", "runs"},
-    "callbacks": {"errors", "paths", "config", "data", "models", "runs"},
-    "train": {"errors", "paths", "config", "data", "images", "architectures", "models", "runs", "features", "callbacks"},
+    "callbacks": {"errors", "paths", "config", "data", "models", "runs", "cluster"},
+    "train": {"errors", "paths", "config", "data", "images", "architectures", "models", "runs", "features", "callbacks"}
+    | {"cluster"},
     "bench": _CORE_BELOW_TRAINING | {"features", "callbacks", "train"},
     "ui": _CORE_BELOW_TRAINING,  # never training code itself: the dashboard trains in a child process
     "commands": _CORE_BELOW_TRAINING | {"batch", "train", "bench"},
