@@ -23,6 +23,7 @@ from catdog.architectures import (
     build_model5,
     fit_whitening_stem,
 )
+from catdog.cpu import has_bfloat16_arithmetic
 from catdog.errors import CatdogError
 
 
@@ -212,26 +213,17 @@ def training_precision(key: str, requested: str = "auto") -> str:
     """The precision to train `key` in: `requested`, or for "auto" the fastest that keeps accuracy.
 
     "auto" picks mixed_bfloat16 for the models registered with `cpu_bfloat16` on a CPU with
-    bfloat16 matrix units (Intel AMX) and no GPU; everything else stays float32 (README, "Speed").
+    bfloat16 arithmetic (AVX512_BF16 or AMX) and no GPU; everything else stays float32 (README, "Speed").
     """
     if requested != "auto":
         if requested not in COMPUTE_PRECISIONS:
             raise CatdogError(f"precision must be auto or one of {', '.join(COMPUTE_PRECISIONS)}; got {requested!r}.")
         return requested
-    if not get_spec(key).cpu_bfloat16 or not _cpu_has_bfloat16_units():
+    if not get_spec(key).cpu_bfloat16 or not has_bfloat16_arithmetic():
         return "float32"
     import tensorflow as tf
 
     return "float32" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
-
-
-def _cpu_has_bfloat16_units() -> bool:
-    try:
-        with open("/proc/cpuinfo") as handle:
-            flags = next((line for line in handle if line.startswith("flags")), "").split()
-    except OSError:
-        return False
-    return "amx_bf16" in flags  # AVX512-BF16 without AMX is not yet measured (README, "Speed")
 
 
 def compile_model(model, learning_rate: float = 0.001, steps_per_execution: int = 1, decay_steps: int | None = None) -> None:

@@ -25,7 +25,7 @@ def test_streamlit_keeps_xsrf_protection_on_and_usage_statistics_off():
 # way, from the leaves (errors, paths) up to the front ends (ui, bench, the command line); a new
 # module must be added here, which says where it sits.
 _CORE_BELOW_TRAINING = {
-    "errors", "paths", "augment", "architectures", "models", "config", "images", "uploads", "download",
+    "errors", "paths", "cpu", "augment", "architectures", "models", "config", "images", "uploads", "download",
     "data", "runs", "lite", "predict", "evaluate", "explain", "export",
 }  # fmt: skip
 ALLOWED_IMPORTS = {
@@ -33,9 +33,10 @@ ALLOWED_IMPORTS = {
     "paths": set(),
     "cluster": {"errors"},
     "native_logs": set(),
+    "cpu": set(),
     "augment": {"errors"},
     "architectures": {"errors", "paths", "augment"},
-    "models": {"errors", "architectures"},
+    "models": {"errors", "architectures", "cpu"},
     "config": {"errors", "augment", "models"},
     "images": {"errors"},
     "uploads": {"errors", "paths"},

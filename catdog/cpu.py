@@ -1,0 +1,30 @@
+"""What this machine's CPU can do, as Linux reports it (/proc/cpuinfo): the facts that decide
+catdog's precision and that a speed figure must be quoted with."""
+
+from __future__ import annotations
+
+import functools
+
+# The flags that change which kernels TensorFlow and LiteRT run (README, "Speed").
+RELEVANT_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
+
+
+@functools.cache
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags (empty where /proc/cpuinfo cannot be read, as on macOS)."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            return frozenset(next((line for line in handle if line.startswith("flags")), "").split()[2:])
+    except OSError:
+        return frozenset()
+
+
+def relevant_flags() -> list[str]:
+    """Which of `RELEVANT_FLAGS` this CPU has, in that order."""
+    return [flag for flag in RELEVANT_FLAGS if flag in cpu_flags()]
+
+
+def has_bfloat16_arithmetic() -> bool:
+    """bfloat16 dot products in hardware: AVX512_BF16 (AMD Zen 4 and later, Intel Cooper Lake)
+    or AMX (Intel Sapphire Rapids and later). oneDNN uses either for bfloat16 layers."""
+    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
