@@ -10,6 +10,8 @@ from catdog.data import sample_files
 from catdog.images import load_image
 from catdog.ui import charts, datasets, inference, run_views, state
 
+state.through_app()  # first: a page opened by its address on a fresh server goes through app.py
+
 st.title("Augmentation")
 st.write(
     "Models 2-4 see each training image randomly flipped and rotated, a little differently every epoch, "

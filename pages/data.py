@@ -6,6 +6,8 @@ import streamlit as st
 from catdog.paths import data_root
 from catdog.ui import charts, datasets, state
 
+state.through_app()  # first: a page opened by its address on a fresh server goes through app.py
+
 st.title("catdog")
 st.write(
     "Build a binary image classifier, cats vs dogs by default, following the Keras tutorial: look at "

@@ -7,6 +7,8 @@ import streamlit as st
 from catdog.images import load_image
 from catdog.ui import charts, inference, run_views, state
 
+state.through_app()  # first: a page opened by its address on a fresh server goes through app.py
+
 st.title("Evaluate")
 candidates = run_views.usable_runs()
 if not candidates:

@@ -5,6 +5,8 @@ import streamlit as st
 from catdog.images import load_image, thumbnail
 from catdog.ui import datasets, inference, run_views, state
 
+state.through_app()  # first: a page opened by its address on a fresh server goes through app.py
+
 st.title("Predict")
 candidates = run_views.usable_runs()
 if not candidates:

@@ -7,6 +7,8 @@ from catdog import runs
 from catdog.export import keras_bytes, labels_text
 from catdog.ui import datasets, inference, run_views, state, training
 
+state.through_app()  # first: a page opened by its address on a fresh server goes through app.py
+
 st.title("Runs")
 every = runs.list_runs()
 if not every:

@@ -8,6 +8,8 @@ from catdog.data import sample_files
 from catdog.images import load_image
 from catdog.ui import datasets, state
 
+state.through_app()  # first: a page opened by its address on a fresh server goes through app.py
+
 st.title("Samples")
 dataset = datasets.current_dataset()
 if dataset is None:

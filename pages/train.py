@@ -6,6 +6,8 @@ from catdog import runs
 from catdog.models import MODELS
 from catdog.ui import charts, datasets, run_views, state, train_form, training
 
+state.through_app()  # first: a page opened by its address on a fresh server goes through app.py
+
 train_form.apply_handed_settings()  # settings handed over by the Runs page, before the widgets exist
 st.title("Train")
 now = training.training_state()

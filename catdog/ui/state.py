@@ -7,6 +7,7 @@ Keys shared by the pages:
                     them into its own widgets and removes this key
     train_launch    what this session launched last: {"pid", "log", "started"}, and "config" (the
                     settings file) for a single training
+    app_ran         True once app.py has run in this session (see `through_app`)
 
 A new session (a new tab, or a refresh) starts with the dataset chosen last on this machine,
 remembered in `$CATDOG_CACHE_DIR/dashboard-dataset.json` and checked again before it is used.
@@ -23,6 +24,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager  # its legacy-pages flag: no setting exists (through_app)
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from catdog.download import cached_tutorial_dataset
 from catdog.errors import CatdogError
@@ -32,9 +35,11 @@ from catdog.uploads import confine_to_root
 DATASET = "dataset"
 TRAIN_SETTINGS = "train_settings"
 TRAIN_LAUNCH = "train_launch"
+APP_RAN = "app_ran"
 DATA_PAGE = "pages/data.py"
 TRAIN_PAGE = "pages/train.py"
 TUTORIAL_LABEL = "the tutorial's cats_and_dogs_filtered"
+_REROUTED = "app_rerouted"  # through_app's one attempt
 _REMEMBERED = "dashboard-dataset.json"  # in the cache folder: the dataset chosen last
 
 
@@ -49,6 +54,27 @@ def init_state() -> None:
         found = cached_tutorial_dataset()
         tutorial = _source("tutorial", found, TUTORIAL_LABEL) if found else None
         st.session_state[DATASET] = _remembered_source() or tutorial
+    st.session_state[APP_RAN] = True
+
+
+def through_app() -> None:
+    """Make sure app.py runs in this session before the page (each page calls this first).
+
+    On a fresh server, a page opened by its address (a bookmark, tabs restored after a restart)
+    is run by Streamlit's legacy pages/ discovery, because a `pages/` folder sits next to app.py:
+    the class flag `PagesManager.uses_pages_directory` is True until some session has called
+    st.navigation, and no setting turns it off. That run skips app.py (its navigation, sidebar and
+    `init_state`). So the flag is cleared here and the run starts again; page hashes come from
+    the address alone, so the rerun, through app.py's st.navigation, opens this same page.
+    """
+    if st.session_state.get(APP_RAN) or st.session_state.get(_REROUTED):
+        return  # app.py ran; or it was asked once already, so a changed Streamlit cannot loop here
+    context = get_script_run_ctx()
+    if context is None or not (Path(context.main_script_path).parent / "pages").is_dir():
+        return  # a page run as a script of its own
+    st.session_state[_REROUTED] = True
+    PagesManager.uses_pages_directory = False
+    st.rerun()
 
 
 def dataset_source() -> dict | None:
