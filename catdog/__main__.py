@@ -9,8 +9,8 @@
     python -m catdog bench-data [--images N] [--json]
     python -m catdog bench-load --run RUN_DIR [--people N...] [--rounds N] [--photos DIR] [--json]
     python -m catdog runs [--runs-dir DIR] [--json]
-    python -m catdog evaluate RUN_DIR [--data DIR] [--json]
-    python -m catdog predict RUN_DIR PATH... [--output FILE.csv|FILE.jsonl] [--batch-size N] [--json]
+    python -m catdog evaluate RUN_DIR [--data DIR] [--tta] [--keep-temperature] [--json]
+    python -m catdog predict RUN_DIR PATH... [--output FILE.csv|FILE.jsonl] [--batch-size N] [--tta] [--json]
     python -m catdog export RUN_DIR [--format tflite|keras] [--output FILE] [--json]
 
 Mistakes (a wrong path, an unknown model, --epochs 0) end with one line on stderr and exit 2.
@@ -134,8 +134,14 @@ def _parser() -> argparse.ArgumentParser:
     _json_option(runs)
     runs.set_defaults(command=commands.cmd_runs)
 
-    evaluate = subcommands.add_parser("evaluate", help="test accuracy and confusion matrix of a run")
+    evaluate = subcommands.add_parser("evaluate", help="test accuracy, confusion matrix and calibration of a run")
     evaluate.add_argument("run_dir")
+    _tta_option(evaluate)
+    evaluate.add_argument(
+        "--keep-temperature",
+        action="store_true",
+        help="keep the temperature fitted on the validation split: the run's predictions are calibrated from now on",
+    )
     _data_option(evaluate)
     _json_option(evaluate)
     evaluate.set_defaults(command=commands.cmd_evaluate)
@@ -156,6 +162,7 @@ def _parser() -> argparse.ArgumentParser:
         "--batch-size", type=int, default=BATCH_SIZE, help=f"images per call into the model (default {BATCH_SIZE})"
     )
     predict.add_argument("--output", metavar="FILE", help="write each result as it is known: FILE.csv or FILE.jsonl")
+    _tta_option(predict)
     _json_option(predict)
     predict.set_defaults(command=commands.cmd_predict)
     return parser
@@ -240,6 +247,10 @@ def _data_option(parser):
 
 def _runs_option(parser):
     parser.add_argument("--runs-dir", default=None, help="where runs are saved (default $CATDOG_RUNS_DIR or ./runs)")
+
+
+def _tta_option(parser):
+    parser.add_argument("--tta", action="store_true", help="test-time augmentation: average each image with its mirror image")
 
 
 def _json_option(parser):

@@ -35,11 +35,16 @@ class Summary:
     failed: int = 0
     seconds: float = 0.0
     engine: str = ""
+    temperature: float | None = None  # the run's kept temperature calibrated the probabilities
+    tta: bool = False  # each image averaged with its mirror image
 
     def line(self) -> str:
         rate = self.images / self.seconds if self.seconds else 0.0
         failed = f"; {self.failed} could not be read (see their rows)" if self.failed else ""
-        return f"{self.images:,} images in {self.seconds:.1f} s ({rate:.0f} a second, {self.engine}){failed}"
+        how = [f"calibrated probabilities (temperature {self.temperature:.2f})"] if self.temperature is not None else []
+        how += ["test-time augmentation (image and mirror averaged)"] if self.tta else []
+        how = "; " + ", ".join(how) if how else ""
+        return f"{self.images:,} images in {self.seconds:.1f} s ({rate:.0f} a second, {self.engine}){how}{failed}"
 
 
 def open_output(path: str | Path, class_names):
@@ -52,7 +57,9 @@ def open_output(path: str | Path, class_names):
     return (_CsvWriter if path.suffix.lower() == ".csv" else _JsonLinesWriter)(path, class_names)
 
 
-def predict_files(predictor: Predictor, paths, write, batch_size: int, progress: bool | None = None) -> Summary:
+def predict_files(
+    predictor: Predictor, paths, write, batch_size: int, progress: bool | None = None, tta: bool = False
+) -> Summary:
     """Predict every image under `paths`, calling `write(prediction)` for each in order.
 
     Args:
@@ -61,6 +68,7 @@ def predict_files(predictor: Predictor, paths, write, batch_size: int, progress:
         write: called with each `Prediction` as soon as its batch is done.
         batch_size: images per call into the model.
         progress: show a bar with rate and ETA on stderr; None shows it when stderr is a terminal.
+        tta: average each image's probabilities with its mirror image's (default False).
     """
     missing = [str(path) for path in paths if not Path(path).exists()]
     if missing and len(missing) == len(paths):
@@ -69,10 +77,10 @@ def predict_files(predictor: Predictor, paths, write, batch_size: int, progress:
     total = sum(1 for _ in find_images(paths))  # listing twice keeps memory flat; it is cheap next to decoding
     if total >= LITERT_WORTH_IT:
         predictor.use_litert()  # a one-time conversion (cached) that pays for itself over many images
-    summary = Summary(engine=predictor.engine)
+    summary = Summary(engine=predictor.engine, temperature=predictor.temperature, tta=tta)
     show = sys.stderr.isatty() if progress is None else progress
     with tqdm(total=total, unit="image", disable=not show, file=sys.stderr, dynamic_ncols=True) as bar:
-        for prediction in predictor.predict_stream(find_images(paths), batch_size=batch_size):
+        for prediction in predictor.predict_stream(find_images(paths), batch_size=batch_size, tta=tta):
             write(prediction)
             summary.images += 1
             summary.failed += prediction.error is not None

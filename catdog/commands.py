@@ -13,14 +13,15 @@ from pathlib import Path
 
 from catdog import export
 from catdog.batch import open_output, predict_files
+from catdog.calibration import save_temperature
 from catdog.config import RunConfig
 from catdog.data import load_dataset
 from catdog.errors import CatdogError
-from catdog.evaluate import evaluate
+from catdog.evaluate import calibration_summary, evaluate
 from catdog.models import MODELS, count_params, create_model, get_spec
 from catdog.paths import write_bytes_atomic
 from catdog.predict import Predictor
-from catdog.runs import list_runs, load_run, save_evaluation, write_progress
+from catdog.runs import list_runs, load_model, load_run, save_evaluation, write_progress
 
 
 def config_from_args(args) -> RunConfig:
@@ -222,13 +223,25 @@ def cmd_runs(args):
 
 def cmd_evaluate(args):
     run = load_run(args.run_dir)
-    dataset = None
-    if args.data is not None:
-        dataset = load_dataset(args.data, batch_size=run.config.batch_size, seed=run.config.seed)
-    summary = evaluate(run, dataset).summary()
+    own = args.data is None  # the run's own data, split as when it trained
+    dataset = load_dataset(run.config.data if own else args.data, batch_size=run.config.batch_size, seed=run.config.seed)
+    model = load_model(run)
+    test = evaluate(run, dataset, model=model, tta=args.tta)
+    # The temperature is fitted on the validation split, so the test split still judges it fairly.
+    validation = evaluate(run, dataset, "validation", model=model, tta=args.tta)
+    summary = {**test.summary(), **calibration_summary(test, validation)}
     summary["run_dir"] = str(run.path)
-    if dataset is None:  # the run's own test split: keep the figures for comparisons
+    if own and not args.tta:  # the run's own test split, the model alone: kept for comparisons between runs
         save_evaluation(run, summary)
+    if args.keep_temperature:
+        save_temperature(
+            run.path,
+            summary["temperature"],
+            fitted_on="validation",
+            tta=args.tta,
+            ece=summary["ece"],
+            ece_after_temperature=summary["ece_after_temperature"],
+        )
     low, high = summary["test_accuracy_95ci"]
     lines = [
         f"test accuracy: {summary['test_accuracy']:.4f} (95% CI {low:.3f}-{high:.3f}, {summary['test_images']} images)",
@@ -242,6 +255,18 @@ def cmd_evaluate(args):
         lines.append(f"{name}: precision {figures['precision']:.3f}, recall {figures['recall']:.3f}, {figures['support']} images")
     if summary.get("auc") is not None:
         lines.append(f"ROC AUC ({summary['class_names'][1]} as positive): {summary['auc']:.4f}")
+    lines.append(
+        f"calibration: ECE {summary['ece']:.4f}; temperature {summary['temperature']:.3f} (fitted on the validation split) "
+        f"-> ECE {summary['ece_after_temperature']:.4f}"
+    )
+    if args.keep_temperature:
+        lines.append("kept the temperature: this run's predictions show calibrated probabilities from now on")
+    if summary["tta"] is not None:
+        tta = summary["tta"]
+        lines.append(
+            f"test-time augmentation (image and mirror averaged): accuracy {tta['test_accuracy_without_tta']:.4f} without, "
+            f"{tta['test_accuracy_with_tta']:.4f} with; {tta['predictions_changed']} predictions changed"
+        )
     _emit(args, summary, lines)
 
 
@@ -266,7 +291,7 @@ def cmd_predict(args):
     if args.output:
         writer = open_output(args.output, predictor.class_names)
         try:
-            summary = predict_files(predictor, args.images, writer.write, args.batch_size)
+            summary = predict_files(predictor, args.images, writer.write, args.batch_size, tta=args.tta)
         finally:
             writer.close()
         _emit(args, {**dataclasses.asdict(summary), "output": str(args.output)}, [f"wrote {args.output}: {summary.line()}"])
@@ -279,11 +304,13 @@ def cmd_predict(args):
             print(separator + json.dumps(prediction.to_dict()), end="", flush=True)
             separator = ", "
 
-        summary = predict_files(predictor, args.images, write, args.batch_size)
+        summary = predict_files(predictor, args.images, write, args.batch_size, tta=args.tta)
         print("]", flush=True)
     else:
-        summary = predict_files(predictor, args.images, lambda result: print(_result_line(result), flush=True), args.batch_size)
-        if summary.images > 1:
+        summary = predict_files(
+            predictor, args.images, lambda result: print(_result_line(result), flush=True), args.batch_size, tta=args.tta
+        )
+        if summary.images > 1 or summary.temperature is not None or summary.tta:
             print(summary.line(), file=sys.stderr)
     return 1 if summary.failed else 0
 

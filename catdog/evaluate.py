@@ -1,4 +1,5 @@
-"""Evaluation: test-set accuracy with its uncertainty, per-class figures, the confusion matrix.
+"""Evaluation: test-set accuracy with its uncertainty, per-class figures, the confusion matrix,
+calibration (`catdog.calibration`) and test-time augmentation.
 
 The test split is rebuilt from the run's own settings (data, batch size, seed), so it is the same
 images the run never trained or validated on.
@@ -11,7 +12,7 @@ import math
 
 import numpy as np
 
-from catdog import runs
+from catdog import calibration, runs
 from catdog.data import Dataset, length_unknown_to_keras, load_dataset, make_tf_dataset
 from catdog.errors import CatdogError
 from catdog.models import probabilities
@@ -27,6 +28,9 @@ class Evaluation:
     probabilities: np.ndarray  # (images, classes)
 
     threshold: float | None = None  # binary only: predict the second class when its probability >= this
+    # With test-time augmentation: the probabilities of the images alone (`probabilities` then
+    # averages them with their mirror images'); None without.
+    plain_probabilities: np.ndarray | None = None
 
     @property
     def predictions(self) -> np.ndarray:
@@ -94,6 +98,31 @@ class Evaluation:
         order = members[np.argsort(self.probabilities[members, predicted_index])]
         return [(self.paths[i], self.probabilities[i]) for i in order]
 
+    def reliability(self) -> calibration.Reliability:
+        """Confidence against accuracy in bins (the reliability diagram's data)."""
+        return calibration.reliability(self.probabilities, self.labels)
+
+    def with_temperature(self, temperature: float) -> Evaluation:
+        """The same predictions with their logits divided by `temperature`."""
+        return dataclasses.replace(self, probabilities=calibration.apply_temperature(self.probabilities, temperature))
+
+    def without_tta(self) -> Evaluation:
+        """The predictions of the images alone (itself when test-time augmentation was off)."""
+        if self.plain_probabilities is None:
+            return self
+        return dataclasses.replace(self, probabilities=self.plain_probabilities, plain_probabilities=None)
+
+    def tta_summary(self) -> dict | None:
+        """What test-time augmentation changed: accuracy without and with it, predictions changed."""
+        if self.plain_probabilities is None:
+            return None
+        plain = self.without_tta()
+        return {
+            "test_accuracy_without_tta": plain.accuracy,
+            "test_accuracy_with_tta": self.accuracy,
+            "predictions_changed": int((plain.predictions != self.predictions).sum()),
+        }
+
     def summary(self) -> dict:
         low, high = self.accuracy_interval()
         binary = self.probabilities.shape[1] == 2 and len(set(self.labels.tolist())) == 2
@@ -105,17 +134,38 @@ class Evaluation:
             "class_names": list(self.class_names),
             "confusion_matrix": self.confusion_matrix().tolist(),
             "per_class": self.per_class(),
+            "ece": self.reliability().ece,
+            "tta": self.tta_summary(),
         }
 
 
-def evaluate(run: runs.Run, dataset: Dataset | None = None, split: str = "test", model=None) -> Evaluation:
+def calibration_summary(test: Evaluation, validation: Evaluation) -> dict:
+    """Temperature scaling fitted on `validation`, judged on `test`: the ECE before and after,
+    and both reliability diagrams' bins (JSON-ready)."""
+    temperature = calibration.fit_temperature(validation.probabilities, validation.labels)
+    scaled = test.with_temperature(temperature)
+    return {
+        "ece": test.reliability().ece,
+        "temperature": temperature,
+        "ece_after_temperature": scaled.reliability().ece,
+        "reliability": test.reliability().to_dict(),
+        "reliability_after_temperature": scaled.reliability().to_dict(),
+    }
+
+
+def evaluate(run: runs.Run, dataset: Dataset | None = None, split: str = "test", model=None, tta: bool = False) -> Evaluation:
     """Predict every image of a split (the test split by default) with a run's model.
+
+    The model's own probabilities: a temperature the run keeps for predictions is not applied
+    (see `calibration_summary`).
 
     Args:
         run: a run with a saved model.
         dataset: the dataset to use; None reloads the run's own (same data, batch size and seed).
         split: "test", "validation" or "train".
         model: an already loaded model of the run (saves loading it again).
+        tta: test-time augmentation: average each image's probabilities with its mirror image's
+            (default False).
     """
     if dataset is None:
         dataset = load_dataset(run.config.data, batch_size=run.config.batch_size, seed=run.config.seed)
@@ -127,15 +177,26 @@ def evaluate(run: runs.Run, dataset: Dataset | None = None, split: str = "test",
     chosen = dataset.split(split)
     model = model if model is not None else runs.load_model(run)
     images = make_tf_dataset(chosen, run.config.image_size, run.config.batch_size, cache=False).map(lambda x, y: x)
-    with length_unknown_to_keras():
-        outputs = model.predict(images, verbose=0) if len(chosen) else np.zeros((0, len(run.class_names)))
-    if len(outputs) != len(chosen):
-        raise CatdogError(
-            f"{len(chosen) - len(outputs)} {split} images could not be decoded; run `python -m catdog data` to list them."
-        )
+    plain = _predict(model, images, chosen, split, len(run.class_names))
+    mirrored = None
+    if tta:  # images are (batch, height, width, channels): axis 2 mirrors left to right
+        mirrored = _predict(model, images.map(lambda x: x[:, :, ::-1]), chosen, split, len(run.class_names))
     return Evaluation(
         class_names=tuple(run.class_names),
         paths=chosen.paths,
         labels=np.asarray(chosen.labels, int),
-        probabilities=probabilities(outputs) if len(chosen) else np.zeros((0, len(run.class_names))),
+        probabilities=plain if mirrored is None else (plain + mirrored) / 2,
+        plain_probabilities=None if mirrored is None else plain,
     )
+
+
+def _predict(model, images, chosen, split: str, classes: int) -> np.ndarray:
+    if not len(chosen):
+        return np.zeros((0, classes))
+    with length_unknown_to_keras():
+        outputs = model.predict(images, verbose=0)
+    if len(outputs) != len(chosen):
+        raise CatdogError(
+            f"{len(chosen) - len(outputs)} {split} images could not be decoded; run `python -m catdog data` to list them."
+        )
+    return probabilities(outputs)

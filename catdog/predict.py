@@ -3,7 +3,9 @@
     predictor = Predictor.from_run("runs/20261125-101500-model4-3f2a")
     predictor.predict(["my_dog.jpg"])[0].label  # "dogs"
 
-Images go through `catdog.images.load_image`, the same decode and resize as training.
+Images go through `catdog.images.load_image`, the same decode and resize as training. A run that
+keeps a temperature (`catdog.calibration`) predicts calibrated probabilities; `tta=True` averages
+each image's probabilities with its mirror image's (test-time augmentation).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from catdog import lite, runs
+from catdog import calibration, lite, runs
 from catdog.errors import CatdogError
 from catdog.images import load_image
 from catdog.models import probabilities
@@ -37,11 +39,14 @@ class Prediction:
     label: str | None
     probabilities: dict[str, float]
     error: str | None = None
+    calibrated: bool = False  # the run's kept temperature scaled the probabilities
+    tta: bool = False  # averaged with the mirror image's
 
     def to_dict(self) -> dict:
         if self.error is not None:
             return {"path": self.source, "error": self.error}
-        return {"path": self.source, "label": self.label, "probabilities": self.probabilities}
+        extra = {**({"calibrated": True} if self.calibrated else {}), **({"tta": True} if self.tta else {})}
+        return {"path": self.source, "label": self.label, "probabilities": self.probabilities, **extra}
 
 
 class Predictor:
@@ -59,6 +64,7 @@ class Predictor:
         self.run = run
         self.class_names = run.class_names
         self.image_size = tuple(run.config.image_size)
+        self.temperature = calibration.load_temperature(run.path)  # None: the model's own probabilities
         self._loading = threading.Lock()
         self._keras = self._tensorflow = self._litert = None
         cached = lite.cached_path(self._litert_key())
@@ -119,32 +125,50 @@ class Predictor:
         """Load the run in `run_dir`."""
         return cls(runs.load_run(run_dir))
 
-    def predict_arrays(self, images: np.ndarray) -> np.ndarray:
-        """Probabilities (n, classes) for uint8 images already at the model's size."""
+    @property
+    def calibrated(self) -> bool:
+        """Whether predictions are scaled by a temperature the run keeps."""
+        return self.temperature is not None
+
+    def predict_arrays(self, images: np.ndarray, tta: bool = False) -> np.ndarray:
+        """Probabilities (n, classes) for uint8 images already at the model's size.
+
+        Args:
+            images: (n, height, width, 3) or one (height, width, 3) image.
+            tta: average with the mirror images' probabilities (one call of twice the batch).
+        """
         images = np.asarray(images, np.float32)
         if images.ndim == 3:
             images = images[None]
+        if tta:
+            images = np.concatenate([images, images[:, :, ::-1]])
         litert = self._litert  # set once by another thread at most; read it once
         if litert is not None:
-            return probabilities(litert(images))
-        self._load_keras()
-        return probabilities(self._tensorflow(images).numpy())
+            scores = probabilities(litert(images))
+        else:
+            self._load_keras()
+            scores = probabilities(self._tensorflow(images).numpy())
+        if tta:
+            half = len(scores) // 2
+            scores = (scores[:half] + scores[half:]) / 2
+        return scores if self.temperature is None else calibration.apply_temperature(scores, self.temperature)
 
-    def predict(self, sources, names=None, batch_size: int = BATCH_SIZE) -> list[Prediction]:
+    def predict(self, sources, names=None, batch_size: int = BATCH_SIZE, tta: bool = False) -> list[Prediction]:
         """Classify each source; an unreadable one gets an `error` and the rest still work.
 
         Args:
             sources: paths, bytes, binary file objects or PIL images.
             names: how to call each source in the results (default: its path or position).
             batch_size: images decoded and sent through the model at a time.
+            tta: test-time augmentation, see `predict_arrays` (default False).
         """
-        return list(self.predict_stream(sources, names, batch_size))
+        return list(self.predict_stream(sources, names, batch_size, tta))
 
-    def predict_stream(self, sources, names=None, batch_size: int = BATCH_SIZE) -> Iterator[Prediction]:
+    def predict_stream(self, sources, names=None, batch_size: int = BATCH_SIZE, tta: bool = False) -> Iterator[Prediction]:
         """`predict` as a stream: results in order, as each batch is done, for any number of sources.
 
         Decoding runs on a few threads one batch ahead of the model, so memory holds about two
-        batches whatever the number of images.
+        batches whatever the number of images (with `tta`, the model's batch is twice as big).
         """
         if batch_size < 1:
             raise CatdogError(f"batch size must be at least 1, got {batch_size}.")
@@ -154,14 +178,14 @@ class Predictor:
             for source, name in named:
                 pending.append((name, pool.submit(_decode, source, self.image_size)))
                 if len(pending) >= 2 * batch_size:  # one batch decoding while the other is predicted
-                    yield from self._predict_batch([pending.popleft() for _ in range(batch_size)])
+                    yield from self._predict_batch([pending.popleft() for _ in range(batch_size)], tta)
             while pending:
-                yield from self._predict_batch([pending.popleft() for _ in range(min(batch_size, len(pending)))])
+                yield from self._predict_batch([pending.popleft() for _ in range(min(batch_size, len(pending)))], tta)
 
-    def _predict_batch(self, batch) -> list[Prediction]:
+    def _predict_batch(self, batch, tta: bool) -> list[Prediction]:
         decoded = [(name, future.result()) for name, future in batch]
         images = [image for _, image in decoded if not isinstance(image, str)]
-        scores = iter(self.predict_arrays(np.stack(images)) if images else ())
+        scores = iter(self.predict_arrays(np.stack(images), tta) if images else ())
         results = []
         for name, image in decoded:
             if isinstance(image, str):
@@ -169,7 +193,13 @@ class Predictor:
                 continue
             row = next(scores)
             results.append(
-                Prediction(name, self.class_names[int(row.argmax())], {c: float(p) for c, p in zip(self.class_names, row)})
+                Prediction(
+                    name,
+                    self.class_names[int(row.argmax())],
+                    {c: float(p) for c, p in zip(self.class_names, row)},
+                    calibrated=self.calibrated,
+                    tta=tta,
+                )
             )
         return results
 

@@ -26,7 +26,7 @@ def test_streamlit_keeps_xsrf_protection_on_and_usage_statistics_off():
 # module must be added here, which says where it sits.
 _CORE_BELOW_TRAINING = {
     "errors", "paths", "cpu", "augment", "architectures", "models", "config", "images", "uploads", "download",
-    "data", "runs", "lite", "predict", "evaluate", "explain", "export",
+    "data", "runs", "lite", "predict", "evaluate", "explain", "export", "calibration",
 }  # fmt: skip
 ALLOWED_IMPORTS = {
     "errors": set(),
@@ -44,8 +44,9 @@ ALLOWED_IMPORTS = {
     "data": {"errors", "images", "download"},
     "runs": {"errors", "paths", "config"},
     "lite": {"errors", "paths"},
-    "predict": {"errors", "images", "lite", "models", "runs"},
-    "evaluate": {"errors", "data", "models", "runs"},
+    "calibration": {"errors", "paths"},
+    "predict": {"errors", "images", "lite", "models", "runs", "calibration"},
+    "evaluate": {"errors", "data", "models", "runs", "calibration"},
     "explain": {"errors", "images", "models"},
     "export": {"errors", "lite", "models", "runs"},
     "batch": {"errors", "images", "predict"},
