@@ -280,28 +280,66 @@ def running_run(root: Path | None = None) -> Run | None:
     return next((run for run in list_runs(root) if run.state == RUNNING), None)
 
 
+TRAINING_SLOTS = "CATDOG_TRAINING_SLOTS"  # how many trainings may run at once under one runs folder
+
+
+def training_slots() -> int:
+    """How many trainings may run at once: `$CATDOG_TRAINING_SLOTS`, default 1 (a big machine may
+    allow more; each training uses every core it is given)."""
+    value = os.environ.get(TRAINING_SLOTS, "1").strip()
+    if not value.isdigit() or int(value) < 1:
+        raise CatdogError(f"{TRAINING_SLOTS} must be a whole number of trainings, 1 or more; got {value!r}.")
+    return int(value)
+
+
 @contextlib.contextmanager
 def training_lock(root: Path | None = None):
-    """Hold the one-training-at-a-time lock of a runs directory for the duration.
+    """Hold one of the training slots of a runs directory (`training_slots`) for the duration.
 
-    An OS file lock, so it is released even when the process is killed.
+    An OS file lock per slot, so a slot is freed even when its process is killed.
     """
     root = Path(root) if root is not None else runs_dir()
     root.mkdir(parents=True, exist_ok=True)
-    handle = open(root / _LOCK_FILE, "a+")
-    try:
+    slots = training_slots()
+    for slot in range(slots):
+        handle = open(_slot_file(root, slot), "a+")  # noqa: SIM115  (held open as the lock until the end)
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            active = running_run(root)
-            which = f" ({active.name})" if active else ""
-            raise CatdogError(
-                f"another training is running{which}; one training runs at a time on this "
-                "machine. Wait for it to finish or stop it, then start again."
-            ) from None
-        yield
-    finally:
-        handle.close()
+            handle.close()
+            continue
+        try:
+            yield
+        finally:
+            handle.close()
+        return
+    active = running_run(root)
+    which = f" ({active.name})" if active else ""
+    limit = "one training runs at a time" if slots == 1 else f"{slots} trainings run at a time"
+    raise CatdogError(
+        f"another training is running{which}; {limit} on this machine. Wait for it to finish or "
+        "stop it, then start again (the dashboard's Start queues it instead)."
+    )
+
+
+def busy_slots(root: Path | None = None) -> int:
+    """How many training slots of a runs directory are held now (by any process)."""
+    root = Path(root) if root is not None else runs_dir()
+    busy = 0
+    for slot in range(training_slots()):
+        path = _slot_file(root, slot)
+        if not path.exists():
+            continue
+        with open(path, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                busy += 1
+    return busy
+
+
+def _slot_file(root: Path, slot: int) -> Path:
+    return root / (_LOCK_FILE if slot == 0 else f"{_LOCK_FILE}-{slot + 1}")
 
 
 def load_model(run: Run):

@@ -43,6 +43,7 @@ ALLOWED_IMPORTS = {
     "download": {"errors", "paths", "uploads"},
     "data": {"errors", "images", "download"},
     "runs": {"errors", "paths", "config"},
+    "queue": {"errors", "paths", "runs"},
     "lite": {"errors", "paths"},
     "calibration": {"errors", "paths"},
     "predict": {"errors", "images", "lite", "models", "runs", "calibration"},
