@@ -26,7 +26,7 @@ def test_streamlit_keeps_xsrf_protection_on_and_usage_statistics_off():
 # module must be added here, which says where it sits.
 _CORE_BELOW_TRAINING = {
     "errors", "paths", "cpu", "augment", "architectures", "models", "config", "images", "uploads", "download",
-    "data", "runs", "lite", "predict", "evaluate", "explain", "export", "calibration",
+    "data", "runs", "lite", "predict", "evaluate", "explain", "export", "calibration", "queue",
 }  # fmt: skip
 ALLOWED_IMPORTS = {
     "errors": set(),
