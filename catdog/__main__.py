@@ -100,6 +100,13 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--no-reference", dest="reference", action="store_false", help="time catdog only")
     bench.add_argument("--no-prediction", dest="prediction", action="store_false", help="skip the prediction latency")
     bench.add_argument("--no-memory", dest="memory", action="store_false", help="skip the memory measurement")
+    bench.add_argument(
+        "--precision",
+        nargs="+",
+        choices=PRECISIONS,
+        default=["auto"],
+        help="catdog trains each model once per precision given, e.g. float32 mixed_bfloat16 (default auto)",
+    )
     bench.add_argument("--warm-cache", action="store_true", help="keep catdog's feature cache (default: start with an empty one)")
     bench.add_argument(
         "--random-weights", dest="pretrained", action="store_false", help="Model 4 without ImageNet weights (for quick checks)"

@@ -177,6 +177,7 @@ def cmd_bench(args):
         prediction=args.prediction,
         memory=args.memory,
         warm_cache=args.warm_cache,
+        precisions=tuple(args.precision),
         runs_root=args.runs_dir,
     )
     _emit(args, report, [format_report(report)])

@@ -100,11 +100,21 @@ def test_bench_command_prints_json(tiny_data):
         "--batch-size",
         "8",
         "--no-memory",
+        "--precision",
+        "float32",
+        "mixed_bfloat16",
         "--json",
     )
     assert finished.returncode == 0, finished.stderr
     report = json.loads(finished.stdout)
-    assert report["models"][0]["model"] == "model3" and "ratios" in report["models"][0]
+    # One reference run, catdog once per precision asked for, each row compared with it.
+    first, second = report["models"]
+    assert first["model"] == second["model"] == "model3" and "ratios" in first and "ratios" in second
+    assert (first["catdog"]["precision"], second["catdog"]["precision"]) == ("float32", "mixed_bfloat16")
+    assert first["reference"] == second["reference"]
+    table = format_report(report)
+    assert table.count("model3  reference") == 1 and table.count("model3  catdog/ref") == 2
+    assert "mixed_bfloat16" in table and " ".join(report["machine"]["cpu_flags"]) in table.splitlines()[0]
     assert "[bench]" in finished.stderr
     mistaken = run_cli("bench", "--data", tiny_data, "--epochs", "0")
     assert mistaken.returncode == 2 and "epochs" in mistaken.stderr

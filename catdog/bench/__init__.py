@@ -31,6 +31,7 @@ from catdog.bench.measure import measure_memory, measure_prediction
 from catdog.bench.report import TARGETS, check_targets, format_report
 from catdog.bench.timing import ratios, time_catdog, time_reference
 from catdog.config import RunConfig
+from catdog.cpu import relevant_flags
 from catdog.data import load_dataset
 from catdog.errors import CatdogError
 from catdog.models import TUTORIAL_MODELS, get_spec
@@ -59,6 +60,7 @@ def run_bench(
     prediction: bool = True,
     memory: bool = True,
     warm_cache: bool = False,
+    precisions: tuple[str, ...] = ("auto",),
     runs_root: str | Path | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict:
@@ -75,6 +77,8 @@ def run_bench(
         reference: also run the reference (False: catdog only).
         prediction, memory: measure prediction latency and memory (need Model 4 in `models`).
         warm_cache: keep catdog's feature cache ($CATDOG_CACHE_DIR) instead of an empty one.
+        precisions: catdog trains each model once per precision ("auto", "float32",
+            "mixed_bfloat16"), beside one reference run: a row each.
         runs_root: where catdog's runs go (default: a temporary folder, removed afterwards).
         progress: called with one line of text at every step (default: print to stderr).
 
@@ -106,6 +110,7 @@ def run_bench(
             "pretrained": pretrained,
             "fast": fast,
             "warm_cache": warm_cache,
+            "precisions": list(precisions),
         },
     }
     with contextlib.ExitStack() as stack:
@@ -131,33 +136,36 @@ def run_bench(
         model4_run = None
         for key in models:
             count = model_epochs.get(key, epochs)
-            row = {"model": key, "epochs": count, "tutorial_val_accuracy": get_spec(key).tutorial_val_accuracy}
+            tutorial = get_spec(key).tutorial_val_accuracy
             if reference:
                 say(f"[bench] {key}: reference (the tutorial as written), {count} epochs")
-                row["reference"] = time_reference(
-                    key, data, count, image_size, batch_size, pretrained, row["tutorial_val_accuracy"], say
+                reference_side = time_reference(key, data, count, image_size, batch_size, pretrained, tutorial, say)
+            for precision in precisions:
+                row = {"model": key, "epochs": count, "tutorial_val_accuracy": tutorial}
+                if reference:
+                    row["reference"] = reference_side
+                say(f"[bench] {key}: catdog, {count} epochs, precision {precision}")
+                config = RunConfig(
+                    model=key,
+                    epochs=count,
+                    batch_size=batch_size,
+                    image_size=image_size,
+                    data=None if data is None else str(data),
+                    fast=fast,
+                    pretrained=pretrained,
+                    precision=precision,
                 )
-            say(f"[bench] {key}: catdog, {count} epochs")
-            config = RunConfig(
-                model=key,
-                epochs=count,
-                batch_size=batch_size,
-                image_size=image_size,
-                data=None if data is None else str(data),
-                fast=fast,
-                pretrained=pretrained,
-            )
-            row["catdog"], run = time_catdog(config, dataset, load_seconds, runs_root, row["tutorial_val_accuracy"], say)
-            if key == "model4" and config.fast:
-                say("[bench] model4: catdog again, features now cached (a second run)")
-                again, run = time_catdog(config, dataset, load_seconds, runs_root, row["tutorial_val_accuracy"], lambda _: None)
-                row["catdog"]["second_run_total_seconds"] = again["total_seconds"]
-            if key == "model4":
-                model4_run = run
-            if reference:
-                row["ratios"] = ratios(row["reference"], row["catdog"])
-            rows.append(row)
-            say(f"[bench] {key} done ({time.perf_counter() - started:.0f}s so far)")
+                row["catdog"], run = time_catdog(config, dataset, load_seconds, runs_root, tutorial, say)
+                if key == "model4" and config.fast:
+                    say("[bench] model4: catdog again, features now cached (a second run)")
+                    again, run = time_catdog(config, dataset, load_seconds, runs_root, tutorial, lambda _: None)
+                    row["catdog"]["second_run_total_seconds"] = again["total_seconds"]
+                if key == "model4" and model4_run is None:
+                    model4_run = run
+                if reference:
+                    row["ratios"] = ratios(row["reference"], row["catdog"])
+                rows.append(row)
+                say(f"[bench] {key} done ({time.perf_counter() - started:.0f}s so far)")
         report["models"] = rows
 
         if prediction and model4_run is not None:
@@ -186,6 +194,7 @@ def machine_info() -> dict:
         )
     return {
         "cpu": cpu,
+        "cpu_flags": relevant_flags(),
         "cores": os.cpu_count(),
         "memory_gb": memory_gb,
         "gpus": [device.name for device in tf.config.list_physical_devices("GPU")],

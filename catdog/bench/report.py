@@ -67,7 +67,8 @@ def format_report(report: dict) -> str:
     """The report as a plain-text table."""
     machine = report["machine"]
     lines = [
-        f"catdog bench: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gb']} GB, GPUs: {', '.join(machine['gpus']) or 'none'}; "
+        f"catdog bench: {machine['cpu']} ({' '.join(machine.get('cpu_flags', [])) or 'no AVX2'}), {machine['cores']} cores, "
+        f"{machine['memory_gb']} GB, GPUs: {', '.join(machine['gpus']) or 'none'}; "
         f"TensorFlow {machine['tensorflow']}, Keras {machine['keras']}",
         f"load average before {machine['load_average_before']}, after {machine.get('load_average_after')}; "
         f"data {report['data']['root']} ({report['data']['train']} train, {report['data']['validation']} validation); "
@@ -93,10 +94,12 @@ def format_report(report: dict) -> str:
             f"{_f(reach.get(f'{tutorial:.4f}') if tutorial is not None else None, 11, 1)} {_f(reach.get(f'{REACH:.4f}'), 7, 1)}  {'; '.join(notes)}"
         )
 
+    previous = None
     for row in report["models"]:
         tutorial = row["tutorial_val_accuracy"]
-        if "reference" in row:
+        if "reference" in row and row["model"] != previous:  # one reference run per model, however many precisions
             lines.append(side_line(row["model"], "reference", row["reference"], tutorial))
+        previous = row["model"]
         lines.append(side_line(row["model"], "catdog", row["catdog"], tutorial))
         if "ratios" in row:
             ratios = row["ratios"]
@@ -107,13 +110,16 @@ def format_report(report: dict) -> str:
                 f"final val {ratios.get('final_val_accuracy_points', float('nan')):+.2f} points"
             )
     lines += ["", "validation accuracy per epoch (tutorial's reported final value in brackets):"]
+    previous = None
     for row in report["models"]:
         for name in ("reference", "catdog"):
-            if name in row:
+            if name in row and not (name == "reference" and row["model"] == previous):
+                label = f"catdog {row[name].get('precision') or ''}".strip() if name == "catdog" else name
                 lines.append(
-                    f"  {row['model']} {name:<9} [{row['tutorial_val_accuracy']}]: "
+                    f"  {row['model']} {label:<9} [{row['tutorial_val_accuracy']}]: "
                     + " ".join(f"{value:.4f}" for value in row[name]["val_accuracy"])
                 )
+        previous = row["model"]
     prediction = report.get("prediction")
     if prediction:
         lines += [
