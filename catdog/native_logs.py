@@ -16,11 +16,13 @@ import re
 import sys
 import threading
 
-# Lines TensorFlow prints on every healthy start; anything else (real errors included) passes.
+# Lines TensorFlow prints on every healthy start, and its graph optimiser's notes that it skipped
+# a rewrite (the graph then runs as written); anything else (real errors included) passes.
 NOISE = re.compile(
     r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
     r"|[IW]\d{4} .*"  # absl INFO and WARNING lines
-    r"|E\d{4} .*(cuInit|cuda_platform|cuda_dnn|cuda_fft|cuda_blas|Unable to register cu).*)$"
+    r"|E\d{4} .*(cuInit|cuda_platform|cuda_dnn|cuda_fft|cuda_blas|Unable to register cu).*"
+    r"|E\d{4} .*meta_optimizer\.cc:\d+\] \w+ failed: .*)$"
 )
 
 

@@ -207,6 +207,8 @@ def test_only_known_start_up_lines_are_dropped(tmp_path):
         "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
         "I0000 00:00:1796329629.988414   14005 port.cc:153] oneDNN custom operations are on.",
         "E0000 00:00:1796329636.206712   14005 cuda_platform.cc:52] failed call to cuInit: UNKNOWN ERROR (303)",
+        "E0000 00:00:1796397595.859964    5438 meta_optimizer.cc:967] remapper failed: INVALID_ARGUMENT: Mutation::Apply "
+        "error: fanout 'StatefulPartitionedCall/gradient_tape/model3_1/leaky_re_lu_1_2/LeakyRelu/LeakyReluGrad' exist",
     ]
     kept = [
         "E0000 00:00:1796329636.206712   14005 bfc_allocator.cc:12] Out of memory while trying to allocate",
