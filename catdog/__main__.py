@@ -8,6 +8,7 @@
     python -m catdog bench-predict RUN_DIR [--data DIR] [--counts N...] [--json]
     python -m catdog bench-data [--images N] [--json]
     python -m catdog bench-load --run RUN_DIR [--people N...] [--rounds N] [--photos DIR] [--json]
+    python -m catdog learning-curve [--model KEY] [--data DIR] [--seeds N] [--epochs N] [--json]
     python -m catdog runs [--runs-dir DIR] [--json]
     python -m catdog evaluate RUN_DIR [--data DIR] [--tta] [--keep-temperature] [--json]
     python -m catdog predict RUN_DIR PATH... [--output FILE.csv|FILE.jsonl] [--batch-size N] [--tta] [--json]
@@ -135,6 +136,26 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument("--photos", default=None, help="a folder of photos (default: the run's dataset)")
     _json_option(load)
     load.set_defaults(command=commands.cmd_bench_load)
+
+    curve = subcommands.add_parser(
+        "learning-curve", help="validation accuracy against the number of training images: how many do I need?"
+    )
+    curve.add_argument("--model", default="model4", help="model key (default model4: only its head trains, in seconds)")
+    curve.add_argument("--seeds", type=int, default=3, help="trainings per size, each on its own subset (default 3)")
+    curve.add_argument("--epochs", type=int, default=None, help="epochs per training (default 20 for model4, 5 for the others)")
+    curve.add_argument(
+        "--fractions", nargs="+", type=float, default=None, help="shares of the training images (default 0.05 0.1 0.25 0.5 1)"
+    )
+    curve.add_argument("--image-size", type=int, default=None, help="side of the square input (default 160)")
+    curve.add_argument("--seed", type=int, default=0, help="the first seed (default 0)")
+    curve.add_argument(
+        "--random-weights", dest="pretrained", action="store_false", help="Model 4 without ImageNet weights (quick checks)"
+    )
+    curve.add_argument("--output", default=None, help="also write the rows as JSON to this file")
+    curve.add_argument("--progress-file", default=None, help=argparse.SUPPRESS)  # the dashboard's live view
+    _data_option(curve)
+    _json_option(curve)
+    curve.set_defaults(command=commands.cmd_learning_curve)
 
     runs = subcommands.add_parser("runs", help="list saved runs")
     _runs_option(runs)

@@ -19,7 +19,7 @@ from catdog.data import load_dataset
 from catdog.errors import CatdogError
 from catdog.evaluate import calibration_summary, evaluate
 from catdog.models import MODELS, count_params, create_model, get_spec
-from catdog.paths import write_bytes_atomic
+from catdog.paths import write_bytes_atomic, write_json_atomic
 from catdog.predict import Predictor
 from catdog.runs import list_runs, load_model, load_run, save_evaluation, write_progress
 
@@ -207,6 +207,45 @@ def cmd_bench_load(args):
     )
     if args.json:
         print(json.dumps(report))
+
+
+def cmd_learning_curve(args):
+    spec = get_spec(args.model)  # fail fast, before TensorFlow starts
+    epochs = args.epochs if args.epochs is not None else (20 if spec.frozen_base else 5)
+    values = dict(model=args.model, epochs=epochs, data=args.data, seed=args.seed, pretrained=args.pretrained)
+    if args.image_size is not None:
+        values["image_size"] = (args.image_size, args.image_size)
+    config = RunConfig(**values)
+    if args.output is not None and not Path(args.output).expanduser().parent.is_dir():
+        raise CatdogError(f"folder {Path(args.output).parent} does not exist; create it or choose another --output.")
+    from tqdm import tqdm
+
+    from catdog.learning_curve import FRACTIONS, learning_curve  # loads Keras
+
+    fractions = tuple(args.fractions) if args.fractions else FRACTIONS
+    total = len(fractions) * args.seeds
+    with tqdm(total=total, unit="training", file=sys.stderr, disable=not sys.stderr.isatty(), dynamic_ncols=True) as bar:
+
+        def progress(done, of, seconds_left, message):
+            bar.set_description(message)
+            bar.n = done if of == total else bar.n
+            bar.refresh()
+            if args.progress_file:  # the dashboard's live view
+                write_json_atomic(
+                    Path(args.progress_file),
+                    {"done": done, "total": of, "seconds_left": seconds_left, "message": message, "time": time.time()},
+                )
+
+        rows = learning_curve(config, seeds=args.seeds, fractions=fractions, progress=progress)
+    if args.output is not None:
+        write_json_atomic(Path(args.output).expanduser(), rows)
+    lines = [f"{'fraction':>8} {'images':>7} {'val accuracy':>12} {'95% interval':>15} {'seconds':>8}"]
+    lines += [
+        f"{row['fraction']:>8.0%} {row['train_images']:>7} {row['val_accuracy']:>12.4f} "
+        f"{row['low']:>7.3f}-{row['high']:<7.3f} {row['seconds']:>8.1f}"
+        for row in rows
+    ]
+    _emit(args, rows, lines)
 
 
 def cmd_runs(args):

@@ -28,10 +28,13 @@ if not files:
     st.stop()
 
 explain = st.toggle("Explain with Grad-CAM (where the model looked)", key="predict_gradcam")
+tta = st.toggle("Test-time augmentation: average with the mirror image", key="predict_tta")
 with state.reported_errors():
     predictor = inference.predictor_for(run)
-    results = inference.classify(predictor, files)
+    results = inference.classify(predictor, files, tta)
     st.caption(inference.engine_note(predictor))
+    if predictor.calibrated:
+        st.caption(f"Calibrated probabilities: the run keeps temperature {predictor.temperature:.2f} (see the Evaluate page).")
     for file_name, payload, prediction in results:
         with st.container(border=True):
             left, right = st.columns([1, 2])

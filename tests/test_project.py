@@ -56,8 +56,9 @@ ALLOWED_IMPORTS = {
     "train": {"errors", "paths", "config", "data", "images", "architectures", "models", "runs", "features", "callbacks"}
     | {"cluster"},
     "bench": _CORE_BELOW_TRAINING | {"features", "callbacks", "train"},
+    "learning_curve": {"errors", "config", "data", "architectures", "features", "models", "train"},
     "ui": _CORE_BELOW_TRAINING,  # never training code itself: the dashboard trains in a child process
-    "commands": _CORE_BELOW_TRAINING | {"batch", "train", "bench"},
+    "commands": _CORE_BELOW_TRAINING | {"batch", "train", "bench", "learning_curve"},
     "__main__": {"augment", "config", "commands", "errors", "models", "native_logs", "predict"},
     "__init__": {"config", "errors"},
 }

@@ -12,25 +12,27 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from catdog import augment, explain, export, lite, runs
+from catdog import augment, calibration, explain, export, lite, runs
 from catdog.errors import CatdogError
-from catdog.evaluate import Evaluation, evaluate
+from catdog.evaluate import Evaluation, calibration_summary, evaluate
 from catdog.images import load_image
 from catdog.models import count_params, create_model
 from catdog.predict import Prediction, Predictor
 
 
 def predictor_for(run: runs.Run) -> Predictor:
-    """A loaded `Predictor`, shared by sessions and reloaded when the model file changes."""
+    """A loaded `Predictor`, shared by sessions and reloaded when the model file or the
+    temperature the run keeps changes."""
     return _predictor(str(run.path), _model_stamp(run))
 
 
-def classify(predictor: Predictor, files) -> list[tuple[str, bytes, Prediction]]:
+def classify(predictor: Predictor, files, tta: bool = False) -> list[tuple[str, bytes, Prediction]]:
     """Classify uploaded files (anything with .name and .getvalue()): (name, bytes, Prediction)
-    each, in order; an unreadable file gets `Prediction.error` and the others still work."""
+    each, in order; an unreadable file gets `Prediction.error` and the others still work.
+    `tta` averages each photo with its mirror image."""
     names = [getattr(upload, "name", f"image {index + 1}") for index, upload in enumerate(files)]
     payloads = [upload.getvalue() for upload in files]
-    predictions = predictor.predict(payloads, names=names)
+    predictions = predictor.predict(payloads, names=names, tta=tta)
     return list(zip(names, payloads, predictions, strict=True))
 
 
@@ -41,9 +43,15 @@ def engine_note(predictor: Predictor) -> str:
     return f"Predicted with {predictor.engine}."
 
 
-def evaluation_for(run: runs.Run) -> Evaluation:
-    """The run's test-set `Evaluation` (cached per model file), also saved beside the run."""
-    return _evaluation(str(run.path), _model_stamp(run))
+def evaluation_for(run: runs.Run, tta: bool = False, split: str = "test") -> Evaluation:
+    """The run's `Evaluation` of a split (cached per model file); the test split's without
+    test-time augmentation is also saved beside the run."""
+    return _evaluation(str(run.path), _model_stamp(run), tta, split)
+
+
+def calibration_for(run: runs.Run, tta: bool = False) -> dict:
+    """`catdog.evaluate.calibration_summary`: temperature fitted on validation, ECE on test."""
+    return calibration_summary(evaluation_for(run, tta), evaluation_for(run, tta, "validation"))
 
 
 def grad_cam_overlay(run: runs.Run, image: np.ndarray) -> tuple[np.ndarray, int]:
@@ -95,8 +103,12 @@ def _model_stamp(run: runs.Run) -> int:
         raise CatdogError(f"run {run.name} has no saved model; choose another run or train one.") from None
 
 
-@st.cache_resource(max_entries=3, show_spinner="Loading the model…")
 def _predictor(run_path: str, model_stamp: int) -> Predictor:
+    return _loaded_predictor(run_path, model_stamp, calibration.temperature_stamp(run_path))
+
+
+@st.cache_resource(max_entries=3, show_spinner="Loading the model…")
+def _loaded_predictor(run_path: str, model_stamp: int, temperature_stamp: int) -> Predictor:
     # Shared by all sessions: inference only, never modified.
     predictor = Predictor(runs.load_run(run_path))
     # Switch to LiteRT (faster on a CPU) once its one conversion is done, without making the
@@ -105,11 +117,12 @@ def _predictor(run_path: str, model_stamp: int) -> Predictor:
     return predictor
 
 
-@st.cache_data(show_spinner="Predicting every test image…", max_entries=8)
-def _evaluation(run_path: str, model_stamp: int) -> Evaluation:
+@st.cache_data(show_spinner="Predicting every image of the split…", max_entries=16)
+def _evaluation(run_path: str, model_stamp: int, tta: bool = False, split: str = "test") -> Evaluation:
     run = runs.load_run(run_path)
-    result = evaluate(run, model=_predictor(run_path, model_stamp).model)
-    runs.save_evaluation(run, result.summary())
+    result = evaluate(run, split=split, model=_predictor(run_path, model_stamp).model, tta=tta)
+    if split == "test" and not tta:  # runs are compared on the model alone
+        runs.save_evaluation(run, result.summary())
     return result
 
 
