@@ -20,6 +20,7 @@ page = st.navigation(
         st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
         st.Page("pages/predict.py", title="Predict", icon=":material/search:"),
         st.Page("pages/evaluate.py", title="Evaluate", icon=":material/analytics:"),
+        st.Page("pages/learning_curve.py", title="Learning curve", icon=":material/show_chart:"),
         st.Page("pages/runs.py", title="Runs", icon=":material/history:"),
     ]
 )
