@@ -7,7 +7,7 @@ first page appears in a moment; the pages that need a model import it when they 
 
 import streamlit as st
 
-from catdog.ui import state, training
+from catdog.ui import queue_views, state, training
 
 st.set_page_config(page_title="catdog", page_icon=":material/pets:", layout="wide")
 state.init_state()
@@ -26,14 +26,12 @@ page = st.navigation(
 )
 
 
-@st.fragment(run_every=2.0 if training.training_state().active else None)
+@st.fragment(run_every=2.0 if training.training_state().busy else None)
 def training_status():
-    """What is training, kept current on every page while it runs."""
+    """What is training and what waits in the queue, kept current on every page meanwhile."""
     now = training.training_state()
-    if now.run is not None:
-        st.caption(f"Training {now.run.config.model}: {len(now.run.history)} of {now.run.epochs_planned} epochs done")
-    elif now.starting:
-        st.caption("A training is starting…")
+    queue_views.training_lines(now)
+    queue_views.queue_list(now, key="sidebar")
 
 
 with st.sidebar:

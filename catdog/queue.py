@@ -88,7 +88,15 @@ def starting(root: Path | None = None) -> list[dict]:
     """Started entries whose process is alive but has not created its run yet."""
     root = _root(root)
     with_runs = {run.status.get("pid") for run in runs.list_runs(root)}
-    return [entry for entry in started(root) if entry["pid"] not in with_runs and _alive(entry["pid"])]
+    return [entry for entry in started(root) if entry["pid"] not in with_runs and alive(entry["pid"])]
+
+
+def alive(pid) -> bool:
+    """Whether a process with this id exists (a started entry's training)."""
+    with contextlib.suppress(OSError, TypeError, ValueError):
+        os.kill(int(pid), 0)
+        return True
+    return False
 
 
 def anyone_may_stop() -> bool:
@@ -238,13 +246,6 @@ def _runner_lock(root: Path) -> Iterator[bool]:
 def _runner_alive(root: Path) -> bool:
     with _runner_lock(root) as free:
         return not free
-
-
-def _alive(pid) -> bool:
-    with contextlib.suppress(OSError, TypeError, ValueError):
-        os.kill(int(pid), 0)
-        return True
-    return False
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ import streamlit as st
 
 from catdog import runs
 from catdog.models import MODELS
-from catdog.ui import charts, datasets, run_views, state, train_form, training
+from catdog.ui import charts, datasets, queue_views, run_views, state, train_form, training
 
 state.through_app()  # first: a page opened by its address on a fresh server goes through app.py
 
@@ -13,10 +13,17 @@ st.title("Train")
 now = training.training_state()
 
 
-@st.fragment(run_every=1.0 if now.active else None)
+@st.fragment(run_every=1.0 if now.busy else None)
 def live_training():
-    """The training in progress, redrawn every second from its run directory."""
+    """The training in progress and the queue, redrawn every second from the runs folder."""
     current = training.training_state()
+    position = queue_views.my_position(current, st.session_state.get(state.TRAIN_LAUNCH))
+    if position is not None:
+        st.info(
+            f"Your training is number {position} in the queue; it starts by itself when the ones before it have finished.",
+            icon=":material/schedule:",
+        )
+    queue_views.queue_list(current, key="train")
     if not current.active:
         if st.session_state.get("train_watching"):
             st.session_state["train_watching"] = False
@@ -46,8 +53,11 @@ def live_training():
     )
     st.plotly_chart(figure, key="train_live_chart")
     st.caption(f"{len(run.history)} of {planned} epochs finished")
+    owner, _ = training.who_am_i()
     if runs.stop_requested(run.path):
         st.caption("Stopping after the current batch…")
+    elif not training.may_stop(run):
+        st.caption(f"Started by {queue_views.starter_label(run, owner)}: only they can stop it.")
     else:
         # A callback runs before the rerun it causes, so that rerun already says "Stopping".
         st.button(
@@ -68,7 +78,7 @@ if failure:
 st.subheader("New training")
 dataset = datasets.current_dataset()  # the training in progress above and the runs below show without one
 if dataset is not None:
-    config = train_form.settings_form(dataset, training_active=now.active)
+    config = train_form.settings_form(dataset, training_active=now.active or bool(now.waiting))
     if config is not None:
         with state.reported_errors():
             st.session_state[state.TRAIN_LAUNCH] = training.launch_training(config, dataset.root)

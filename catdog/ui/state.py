@@ -8,6 +8,7 @@ Keys shared by the pages:
     train_launch    what this session launched last: {"pid", "log", "started"}, and "config" (the
                     settings file) for a single training
     app_ran         True once app.py has run in this session (see `through_app`)
+    owner           this session's random id in the training queue (`training.who_am_i`)
 
 A new session (a new tab, or a refresh) starts with the dataset chosen last on this machine,
 remembered in `$CATDOG_CACHE_DIR/dashboard-dataset.json` and checked again before it is used.
@@ -36,6 +37,7 @@ DATASET = "dataset"
 TRAIN_SETTINGS = "train_settings"
 TRAIN_LAUNCH = "train_launch"
 APP_RAN = "app_ran"
+OWNER = "owner"
 DATA_PAGE = "pages/data.py"
 TRAIN_PAGE = "pages/train.py"
 TUTORIAL_LABEL = "the tutorial's cats_and_dogs_filtered"

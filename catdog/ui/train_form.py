@@ -53,7 +53,7 @@ def apply_handed_settings() -> None:
 
 
 def settings_form(dataset: Dataset, training_active: bool) -> RunConfig | None:
-    """The settings of a new training on `dataset` and its Start button (disabled while
+    """The settings of a new training on `dataset` and its Start button (which queues while
     `training_active`): the chosen settings once Start is clicked, else None."""
     defaults = RunConfig()
     keys = list(MODELS)
@@ -163,15 +163,12 @@ def settings_form(dataset: Dataset, training_active: bool) -> RunConfig | None:
         about.caption(f"{spec.description} · {count['total']:,} parameters, {count['trainable']:,} trainable{reported}")
 
     if training_active:
-        st.warning(
-            "A training is running: wait for it to finish or stop it. One training runs at a time.",
-            icon=":material/hourglass_top:",
-        )
+        st.caption("A training is running: yours joins the queue and starts by itself when its turn comes.")
     started = st.button(
-        "Start training",
+        "Add to the queue" if training_active else "Start training",
         type="primary",
-        icon=":material/play_arrow:",
-        disabled=training_active or bool(count["error"]),
+        icon=":material/queue:" if training_active else ":material/play_arrow:",
+        disabled=bool(count["error"]),
         key="train_start",
     )
     if not started:

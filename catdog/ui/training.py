@@ -1,26 +1,33 @@
-"""Trainings in the background: launching `python -m catdog train --config FILE` (or `reproduce`),
-finding what is training now, and reading its progress for the pages.
+"""Trainings in the background: queueing `python -m catdog train --config FILE` (or launching
+`reproduce`), finding what is training now and what waits, and reading progress for the pages.
 
-A training runs in its own process and session (start_new_session), so page switches, refreshes,
-closed tabs and even a restart of the dashboard do not stop it; it reports through its run
-directory (history.json per epoch, progress.json per batch), which every page reads.
+Start puts the training in the queue of the runs folder (`catdog.queue`), whose runner process
+starts it as soon as a training slot is free: at once when nothing trains. A training runs in its
+own process and session, so page switches, refreshes, closed tabs and even a restart of the
+dashboard do not stop it; it reports through its run directory (history.json per epoch,
+progress.json per batch), which every page reads. Who queued what is the browser session
+(`who_am_i`): there are no accounts.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import secrets
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from catdog import runs
+from catdog import queue, runs
 from catdog.config import RunConfig
 from catdog.errors import CatdogError
+from catdog.models import MODELS
 from catdog.paths import runs_dir, write_json_atomic
+from catdog.ui import state
 
 REPO = Path(__file__).resolve().parents[2]
 LAUNCHES = ".launches"  # under the runs folder: each launch's settings file and log
@@ -30,39 +37,70 @@ LAUNCHES = ".launches"  # under the runs folder: each launch's settings file and
 class TrainingState:
     """What is training under the runs folder right now."""
 
-    run: runs.Run | None  # the run in progress, once its process has created it
-    starting: bool  # a process this server launched is alive but has not created its run yet
+    run: runs.Run | None  # the run in progress, once its process has created it (the oldest, with more slots)
+    starting: bool  # a training process is alive but has not created its run yet
+    running: tuple[runs.Run, ...] = ()  # every run in progress (more than one with more training slots)
+    waiting: tuple[dict, ...] = ()  # the queue, first to start first (`catdog.queue` entries)
 
     @property
     def active(self) -> bool:
         return self.run is not None or self.starting
 
+    @property
+    def busy(self) -> bool:
+        """Something trains, starts or waits: the live views keep refreshing."""
+        return self.active or bool(self.waiting)
+
 
 def training_state() -> TrainingState:
-    """The training in progress (started from any page, session or the command line)."""
+    """The trainings in progress (started from any page, session or the command line) and the queue.
+
+    Also starts the queue's runner when entries wait without one (after a restart of the machine).
+    """
     alive = {pid for pid, process in list(_launched().items()) if process.poll() is None}
     found = runs.list_runs()
-    run = next((run for run in found if run.state == runs.RUNNING), None)
-    if run is not None:
-        return TrainingState(run, False)
+    running = tuple(sorted((run for run in found if run.state == runs.RUNNING), key=lambda run: run.name))
+    waiting = tuple(queue.waiting())
+    if waiting:
+        queue.ensure_runner()
     # A launched process that is alive and has no run directory yet is still starting up; one
     # whose run already ended (it is just exiting) is not.
     with_runs = {run.status.get("pid") for run in found}
-    return TrainingState(None, bool(alive - with_runs))
+    starting = bool(alive - with_runs) or bool(queue.starting())
+    return TrainingState(running[0] if running else None, starting and not running, running, waiting)
+
+
+def who_am_i() -> tuple[str, str]:
+    """(owner, label) of this browser session: a random id made on its first use, and a short name."""
+    if get_script_run_ctx() is None:  # called outside a page (a test, a script)
+        return "", "no browser"
+    owner = st.session_state.setdefault(state.OWNER, secrets.token_hex(8))
+    return owner, f"browser {owner[:4]}"
+
+
+def may_stop(run: runs.Run) -> bool:
+    """Whether this session may stop `run`: it queued it or launched it (or `$CATDOG_ANYONE_MAY_STOP`)."""
+    owner, _ = who_am_i()
+    launched = (st.session_state.get(state.TRAIN_LAUNCH) or {}).get("pid")
+    return queue.may_stop(run, owner) or (launched is not None and launched == run.status.get("pid"))
 
 
 def launch_training(config: RunConfig, dataset_root: str | Path) -> dict:
-    """Train `config` on `dataset_root` in a background process: {"pid", "log", "config", "started"}.
+    """Queue `config` to train on `dataset_root`: {"entry", "log", "config", "started"}.
 
-    The settings travel as one file, `config` in the answer: `config.to_dict()` with `data` set to
-    the dataset, read back by `python -m catdog train --config FILE` as the same RunConfig.
+    It starts at once when a training slot is free. The settings travel as one file, `config` in
+    the answer: `config.to_dict()` with `data` set to the dataset, read back by
+    `python -m catdog train --config FILE` as the same RunConfig.
     """
-    _refuse_a_second_training()
     stem = _launch_stem(config.model)
     settings = stem.parent / f"{stem.name}.json"
     write_json_atomic(settings, config.replace(data=str(dataset_root)).to_dict())
-    command = ["train", "--config", str(settings), "--runs-dir", str(runs_dir())]
-    return {**_launch(command, stem.parent / f"{stem.name}.log"), "config": str(settings)}
+    owner, label = who_am_i()
+    spec = MODELS.get(config.model)
+    what = f"{spec.short_name if spec else config.model}, {config.total_epochs} epochs"
+    entry = queue.enqueue(["train", "--config", str(settings)], owner, label, what)
+    queue.ensure_runner()
+    return {"entry": entry["id"], "log": entry["log"], "config": str(settings), "started": time.time()}
 
 
 def launch_reproduce(dataset_root: str | Path, epochs: int = 20) -> dict:
@@ -75,20 +113,30 @@ def launch_reproduce(dataset_root: str | Path, epochs: int = 20) -> dict:
 
 
 def launch_error(launch: dict | None) -> str | None:
-    """Why a launched training ended before creating its run (its `error:` line), or None."""
+    """Why a launched or queued training ended before creating its run (its `error:` line), or None."""
     if not launch:
         return None
-    process = _launched().get(launch["pid"])
-    if process is None or process.poll() in (None, 0):
-        return None
-    if any(run.status.get("pid") == launch["pid"] for run in runs.list_runs()):
-        return None  # it made a run: the run's own state says what happened
+    if "entry" in launch:  # queued: its process is the runner's child
+        entry = next((entry for entry in queue.started() if entry["id"] == launch["entry"]), None)
+        if entry is None or queue.position(launch["entry"]) is not None:
+            return None  # still waiting, or cancelled
+        pid, ended, code = entry["pid"], not queue.alive(entry["pid"]), None
+    else:
+        process = _launched().get(launch["pid"])
+        if process is None:
+            return None
+        pid, code = launch["pid"], process.poll()
+        ended = code not in (None, 0)
+    if not ended or any(run.status.get("pid") == pid for run in runs.list_runs()):
+        return None  # still going, or it made a run: the run's own state says what happened
     try:
         lines = Path(launch["log"]).read_text(errors="replace").splitlines()
     except OSError:
         lines = []
     errors = [line.removeprefix("error: ") for line in lines if line.startswith("error: ")]
-    return errors[-1] if errors else f"the training process ended with exit code {process.returncode}; see {launch['log']}."
+    if errors:
+        return errors[-1]
+    return f"the training process ended{f' with exit code {code}' if code is not None else ''}; see {launch['log']}."
 
 
 def progress_summary(run: runs.Run) -> tuple[float, str]:
@@ -148,8 +196,8 @@ def _launched() -> dict[int, subprocess.Popen]:
 
 
 def _refuse_a_second_training() -> None:
-    if training_state().active:
-        raise CatdogError("A training is running: wait for it to finish or stop it, then start again.")
+    if training_state().busy:
+        raise CatdogError("A training is running or queued: wait for it to finish or stop it, then start again.")
 
 
 def _launch_stem(what: str) -> Path:

@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 from helpers_app import plotly_specs, texts
 
-from catdog import runs
+from catdog import queue, runs
 from catdog.config import RunConfig
-from catdog.errors import CatdogError
 from catdog.models import MODELS
 from catdog.ui import training
 
@@ -98,8 +97,8 @@ def test_settings_handed_over_fill_every_widget_once(app, app_dataset):
 # ----------------------------------------------------------------------------- launching a training
 
 
-def test_a_launch_hands_the_settings_to_the_command_line_as_one_file(app_dataset, isolated_dirs, monkeypatch):
-    # The process itself is replaced: what is checked is the file and the command it is given.
+def test_a_launch_queues_the_settings_for_the_command_line_as_one_file(app_dataset, isolated_dirs, monkeypatch):
+    # The processes themselves are replaced: what is checked is the file and the commands they are given.
     started = []
 
     class Process:
@@ -112,18 +111,18 @@ def test_a_launch_hands_the_settings_to_the_command_line_as_one_file(app_dataset
         def poll(self):
             return 0
 
-    monkeypatch.setattr(training.subprocess, "Popen", Process)
+    monkeypatch.setattr(queue.subprocess, "Popen", Process)
     config = RunConfig(model="model3", epochs=3, batch_size=8, learning_rate=3e-4, image_size=(32, 32), seed=4, flip="vertical")
-    try:
-        launch = training.launch_training(config, app_dataset)
-    finally:
-        training._launched().pop(Process.pid, None)
-    settings, log = Path(launch["config"]), Path(launch["log"])
-    assert settings.parent == log.parent == isolated_dirs / "runs" / ".launches"
-    assert settings.name.endswith("-model3.json") and settings.stem == log.stem
+    launch = training.launch_training(config, app_dataset)
+    settings, root = Path(launch["config"]), isolated_dirs / "runs"
+    assert settings.parent == root / ".launches" and settings.name.endswith("-model3.json")
     assert RunConfig.load(settings) == config.replace(data=str(app_dataset))
+    (entry,) = queue.waiting()
+    assert entry["id"] == launch["entry"] and entry["what"] == "Model 3, 3 epochs"
+    assert queue.run_queue() == 1  # what the runner that launch_training started does
     assert started == [
-        [sys.executable, "-m", "catdog", "train", "--config", str(settings), "--runs-dir", str(isolated_dirs / "runs")]
+        [sys.executable, "-m", "catdog.queue", "--runs-dir", str(root)],
+        [sys.executable, "-m", "catdog", "train", "--config", str(settings), "--runs-dir", str(root)],
     ]
 
 
@@ -138,7 +137,7 @@ def test_start_trains_in_a_background_process(app, app_dataset):
     at.button(key="train_start").click().run()
     assert not at.error, texts(at.error)
     launch = at.session_state["train_launch"]
-    assert launch["pid"] != os.getpid()
+    assert launch["entry"]  # queued, and started at once by the queue's runner: nothing else trains
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and not any(run.state == runs.FINISHED for run in runs.list_runs()):
         time.sleep(0.5)
@@ -158,32 +157,27 @@ def test_a_training_killed_with_the_server_reads_as_interrupted_after_a_restart(
     # The dashboard starts trainings in their own session, so a Ctrl-C of the server leaves them
     # running (and a new server shows them live). A restart that kills everything (a reboot, a
     # service manager stopping the whole group) must not leave a run "running" forever.
-    for process in training._launched().values():  # earlier tests' trainings, maybe still exiting on a busy machine
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=30)
-    training._launched().clear()
-    launch = training.launch_training(RunConfig(model="model3", epochs=500, batch_size=8, image_size=(32, 32)), app_dataset)
+    training.launch_training(RunConfig(model="model3", epochs=500, batch_size=8, image_size=(32, 32)), app_dataset)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and not [run for run in runs.list_runs() if run.state == runs.RUNNING and run.history]:
         time.sleep(0.5)
     (run,) = runs.list_runs()
     assert run.state == runs.RUNNING
-    os.kill(launch["pid"], signal.SIGKILL)
-    training._launched()[launch["pid"]].wait(timeout=30)
-    training._launched.clear()  # a restarted server remembers no launches: all it has is the runs folder
+    os.kill(run.status["pid"], signal.SIGKILL)
+    while time.monotonic() < deadline and queue.alive(run.status["pid"]):  # the queue's runner reaps it
+        time.sleep(0.1)
     at = app_factory(app_dataset).run().switch_page("pages/train.py").run()
     assert not at.exception, at.exception
     assert not [header for header in at.subheader if "Training now" in header.value]
     table = next(frame.value for frame in at.dataframe if "state" in frame.value.columns)
     assert table["state"].tolist() == [runs.INTERRUPTED]
-    assert not at.button(key="train_start").disabled and not at.warning
+    assert not at.button(key="train_start").disabled and at.button(key="train_start").label == "Start training"
 
 
 # ----------------------------------------------------------------------------- the training in progress
 
 
-def test_a_running_training_is_shown_live_and_blocks_a_second_one(app, app_dataset, live_run):
+def test_a_running_training_is_shown_live_and_a_second_one_queues(app, app_dataset, live_run, monkeypatch):
     at = app.run().switch_page("pages/train.py").run()
     assert "Training now: Model 3" in at.subheader[0].value
     (progress,) = at.get("progress")
@@ -197,10 +191,13 @@ def test_a_running_training_is_shown_live_and_blocks_a_second_one(app, app_datas
         "tutorial's Model 3 77.0%"
     ]
     assert "2 of 5 epochs finished" in texts(at.caption)
-    assert "A training is running: wait for it to finish or stop it" in at.warning[0].value
-    assert at.button(key="train_start").disabled
-    with pytest.raises(CatdogError, match="A training is running"):
-        training.launch_training(RunConfig(model="model3"), app_dataset)
+    assert "yours joins the queue" in " ".join(texts(at.caption))
+    assert at.button(key="train_start").label == "Add to the queue" and not at.button(key="train_start").disabled
+    # Started from the command line (here, this very process): not this session's to stop...
+    assert "Started by the command line: only they can stop it." in texts(at.caption)
+    assert not [button for button in at.button if button.key == "train_stop"]
+    monkeypatch.setenv(queue.ANYONE_MAY_STOP, "1")  # ...unless the teacher lets anyone
+    at.run()
     at.button(key="train_stop").click().run()
     assert runs.stop_requested(live_run)
     assert "Stopping after the current batch…" in texts(at.caption)
