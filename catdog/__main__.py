@@ -9,6 +9,7 @@
     python -m catdog bench-data [--images N] [--json]
     python -m catdog bench-load --run RUN_DIR [--people N...] [--rounds N] [--photos DIR] [--json]
     python -m catdog learning-curve [--model KEY] [--data DIR] [--seeds N] [--epochs N] [--json]
+    python -m catdog stress RUN_DIR [--images N] [--json]
     python -m catdog runs [--runs-dir DIR] [--json]
     python -m catdog evaluate RUN_DIR [--data DIR] [--tta] [--keep-temperature] [--json]
     python -m catdog predict RUN_DIR PATH... [--output FILE.csv|FILE.jsonl] [--batch-size N] [--tta] [--json]
@@ -156,6 +157,14 @@ def _parser() -> argparse.ArgumentParser:
     _data_option(curve)
     _json_option(curve)
     curve.set_defaults(command=commands.cmd_learning_curve)
+
+    stress = subcommands.add_parser(
+        "stress", help="test accuracy as brightness, contrast, blur, JPEG quality and zoom degrade the images"
+    )
+    stress.add_argument("run_dir")
+    stress.add_argument("--images", type=int, default=200, help="test images to use, spread over the split (default 200)")
+    _json_option(stress)
+    stress.set_defaults(command=commands.cmd_stress)
 
     runs = subcommands.add_parser("runs", help="list saved runs")
     _runs_option(runs)

@@ -248,6 +248,33 @@ def cmd_learning_curve(args):
     _emit(args, rows, lines)
 
 
+def cmd_stress(args):
+    from tqdm import tqdm
+
+    from catdog.stress import PERTURBATIONS, accuracy_under_stress
+
+    run = load_run(args.run_dir)
+    dataset = load_dataset(run.config.data, batch_size=run.config.batch_size, seed=run.config.seed)
+    predictor = Predictor(run)
+    with tqdm(unit="image", file=sys.stderr, disable=not sys.stderr.isatty(), dynamic_ncols=True) as bar:
+
+        def progress(done, total, seconds_left):
+            bar.total = total
+            bar.update(done - bar.n)
+
+        curves = accuracy_under_stress(predictor, dataset.test.paths, dataset.test.labels, args.images, progress)
+    rows = [
+        {"perturbation": p.name, "unit": p.unit, "strengths": curves[p.name][0], "accuracy": curves[p.name][1]}
+        for p in PERTURBATIONS
+    ]
+    lines = [
+        f"{row['perturbation']:<13} ({row['unit']}): "
+        + ", ".join(f"{strength:g}: {accuracy:.3f}" for strength, accuracy in zip(row["strengths"], row["accuracy"]))
+        for row in rows
+    ]
+    _emit(args, rows, [f"test accuracy under each perturbation, by strength ({run.name}):", *lines])
+
+
 def cmd_runs(args):
     found = [run.summary() for run in list_runs(Path(args.runs_dir) if args.runs_dir else None)]
     _emit(

@@ -8,7 +8,7 @@ import streamlit as st
 from catdog.augment import FLIP_MODES, rotation_degrees
 from catdog.data import sample_files
 from catdog.images import load_image
-from catdog.ui import charts, datasets, inference, run_views, state
+from catdog.ui import charts, datasets, inference, robustness, run_views, state, trust_charts
 
 state.through_app()  # first: a page opened by its address on a fresh server goes through app.py
 
@@ -72,3 +72,22 @@ if image is not None:
                     "Solid: the image turned; dotted: its mirror image turned. A model trained with rotation augmentation "
                     "(Models 2-4) should stay confident over the angles it was shown (±36° for factor 0.1); Model 1 never was."
                 )
+        if st.toggle("Stress tests: brightness, contrast, blur, JPEG quality, zoom, and a grey patch", key="aug_stress"):
+            with state.reported_errors():
+                curves, followed = robustness.confidence_sweep(run, image)
+                name = run.class_names[followed]
+                st.plotly_chart(trust_charts.stress_figure(curves, f"probability of {name}"), key="aug_stress_chart")
+                shown, drop, _ = robustness.occlusion(run, image)
+                st.image(
+                    shown, caption=f"Occlusion: warm where a grey patch costs the most, up to {drop:.0%} of {name}", width=240
+                )
+                st.caption(
+                    "Each plot degrades the image a little more (strength 0: the image as it is) and follows the probability "
+                    "of the class predicted for it. The occlusion map slides a grey square over the image: where hiding a "
+                    "part lowers that probability, the model relied on it."
+                )
+        if st.toggle("Accuracy on the test split under each perturbation", key="aug_stress_split"):
+            with state.reported_errors():
+                curves = robustness.split_accuracy(run)
+                st.plotly_chart(trust_charts.stress_figure(curves, "test accuracy"), key="aug_stress_split_chart")
+                st.caption("Up to 200 test images, spread over the split, each degraded at every strength.")

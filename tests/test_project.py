@@ -27,6 +27,7 @@ def test_streamlit_keeps_xsrf_protection_on_and_usage_statistics_off():
 _CORE_BELOW_TRAINING = {
     "errors", "paths", "cpu", "augment", "architectures", "models", "config", "images", "uploads", "download",
     "data", "runs", "lite", "predict", "evaluate", "explain", "export", "calibration", "queue",
+    "stress",
 }  # fmt: skip
 ALLOWED_IMPORTS = {
     "errors": set(),
@@ -46,6 +47,7 @@ ALLOWED_IMPORTS = {
     "queue": {"errors", "paths", "runs"},
     "lite": {"errors", "paths"},
     "calibration": {"errors", "paths"},
+    "stress": {"errors", "images"},
     "predict": {"errors", "images", "lite", "models", "runs", "calibration"},
     "evaluate": {"errors", "data", "models", "runs", "calibration"},
     "explain": {"errors", "images", "models"},
