@@ -1,6 +1,8 @@
 """The command line: `python -m catdog COMMAND ...`.
 
     python -m catdog data [--data DIR] [--json]
+    python -m catdog health [--data DIR] [--limit N] [--json]
+    python -m catdog exclude [PATH...] [--remove | --clear] [--data DIR] [--json]
     python -m catdog models [--json]
     python -m catdog train (--model KEY | --config FILE) [--epochs N] [--data DIR] [--runs-dir DIR] [--json] ...
     python -m catdog reproduce [--data DIR] [--models KEY...] [--epochs N] [--json]
@@ -57,6 +59,24 @@ def _parser() -> argparse.ArgumentParser:
     _data_option(data)
     _json_option(data)
     data.set_defaults(command=commands.cmd_data)
+
+    health = subcommands.add_parser(
+        "health", help="likely label errors, near-duplicates across splits and outliers, on Model 4's cached features"
+    )
+    health.add_argument("--limit", type=int, default=10, help="images listed per finding without --json (default 10)")
+    _data_option(health)
+    _json_option(health)
+    health.set_defaults(command=commands.cmd_health)
+
+    exclude = subcommands.add_parser(
+        "exclude", help="leave images out of training and evaluation (the dataset's files stay as they are)"
+    )
+    exclude.add_argument("paths", nargs="*", metavar="PATH", help="images of the dataset; none: list those left out")
+    exclude.add_argument("--remove", action="store_true", help="put the PATHs back into training")
+    exclude.add_argument("--clear", action="store_true", help="put every image back into training")
+    _data_option(exclude)
+    _json_option(exclude)
+    exclude.set_defaults(command=commands.cmd_exclude)
 
     models = subcommands.add_parser("models", help="the registered models and their parameter counts")
     _json_option(models)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -58,6 +59,47 @@ def cmd_data(args):
     lines.append(f"skipped files: {len(summary['skipped'])}")
     lines += [f"  {item['path']}: {item['reason']}" for item in summary["skipped"]]
     _emit(args, summary, lines)
+
+
+def cmd_health(args):
+    from tqdm import tqdm
+
+    from catdog.health import check_health, report_lines  # builds Model 4's base (Keras)
+
+    with tqdm(total=0, unit="batch", file=sys.stderr, disable=not sys.stderr.isatty(), dynamic_ncols=True) as bar:
+
+        def progress(done, total, seconds_left, message):
+            if not total:  # a step without batches: say what comes next
+                if not bar.disable:
+                    bar.write(f"{message}…", file=sys.stderr)
+                return
+            if bar.total != total or bar.desc != message:  # a new split: tqdm's ETA starts again
+                bar.reset(total=total)
+                bar.set_description(message)
+            bar.n = done
+            bar.refresh()
+
+        report, _ = check_health(args.data, progress=progress)
+    _emit(args, report.to_dict(), report_lines(report, args.limit))
+
+
+def cmd_exclude(args):
+    from catdog import exclusions
+
+    dataset = load_dataset(args.data, progress=_console_progress, honour_exclusions=False)
+    if args.clear:
+        exclusions.clear(dataset.root)
+    elif args.paths:
+        known = {path for name in ("train", "validation", "test") for path in dataset.split(name).paths}
+        given = [os.path.abspath(os.path.expanduser(path)) for path in args.paths]
+        given = [path if path in known else os.path.realpath(path) for path in given]  # through a link
+        unknown = [typed for typed, path in zip(args.paths, given) if path not in known]
+        if unknown:
+            raise CatdogError(f"not images of the dataset in {dataset.root}: {', '.join(unknown)} (see `python -m catdog data`).")
+        (exclusions.remove if args.remove else exclusions.add)(dataset.root, given)
+    excluded = sorted(exclusions.load(dataset.root))
+    lines = [f"left out of training ({len(excluded)} images of {dataset.root}):"] + [f"  {path}" for path in excluded]
+    _emit(args, {"root": str(dataset.root), "excluded": excluded}, lines)
 
 
 def cmd_models(args):

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from catdog import exclusions
 from catdog.download import Progress, fetch_tutorial_dataset
 from catdog.errors import CatdogError
 from catdog.images import IMAGE_SUFFIXES, check_image, is_junk, load_image
@@ -70,6 +71,9 @@ class Dataset:
     validation: Split
     test: Split
     skipped: tuple[SkippedFile, ...]
+    # Images on the dataset's list of those to leave out of training (`catdog.exclusions`),
+    # taken out of every split after splitting, so the other images keep their splits.
+    excluded: tuple[str, ...] = ()
 
     def split(self, name: str) -> Split:
         """The split called `name`: train, validation or test."""
@@ -99,6 +103,7 @@ class Dataset:
             "label_frequencies": {name: count / len(self.train) for name, count in self.counts()["train"].items()},
             "baseline_accuracy": self.baseline_accuracy(),
             "skipped": [dataclasses.asdict(item) for item in self.skipped],
+            "excluded": list(self.excluded),
         }
 
 
@@ -110,6 +115,7 @@ def load_dataset(
     batch_size: int = 32,
     seed: int = 0,
     progress: Progress | None = None,
+    honour_exclusions: bool = True,
 ) -> Dataset:
     """Find, check and split a dataset.
 
@@ -118,9 +124,12 @@ def load_dataset(
         batch_size: the test split is a fifth of the validation *batches*, as in the tutorial.
         seed: fixes the validation/test split (and the train/validation split of a single folder).
         progress: called as `progress(done, total, what)` while downloading and checking files.
+        honour_exclusions: leave out the images on the dataset's exclusion list (default True;
+            data health looks at every image).
 
     Returns:
-        A `Dataset`; unreadable and junk files are left out and listed in `skipped`.
+        A `Dataset`; unreadable and junk files are left out and listed in `skipped`, the images
+        left out of training in `excluded`.
     """
     root = fetch_tutorial_dataset(progress) if data is None else Path(data).expanduser()
     if not root.exists():
@@ -154,14 +163,18 @@ def load_dataset(
     _require_images(class_names, train_files, "training", root)
     _require_images(class_names, validation_files, "validation", root)
     validation, test = _split_test(validation_files, batch_size, seed)
+    splits, excluded = {"train": train_files, "validation": validation, "test": test}, ()
+    if honour_exclusions:
+        splits, excluded = exclusions.leave_out(root, splits, class_names)
     return Dataset(
         root=root,
         layout=layout,
         class_names=tuple(class_names),
-        train=_as_split(train_files),
-        validation=_as_split(validation),
-        test=_as_split(test),
+        train=_as_split(splits["train"]),
+        validation=_as_split(splits["validation"]),
+        test=_as_split(splits["test"]),
         skipped=tuple(sorted(skipped, key=lambda item: item.path)),
+        excluded=excluded,
     )
 
 

@@ -215,6 +215,7 @@ def _build_and_fit(session: TrainingSession, spec: ModelSpec, strategy) -> bool:
             precision=precision,
             strategy=config.strategy,
             replicas=int(strategy.num_replicas_in_sync),
+            excluded=list(dataset.excluded),  # the images left out of training (catdog.exclusions)
             **({"workers": session.cluster.workers} if session.cluster else {}),
         )
         stage = _fit_on_features(model, session) if fast else _fit_on_images(model, session)

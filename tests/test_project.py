@@ -26,7 +26,7 @@ def test_streamlit_keeps_xsrf_protection_on_and_usage_statistics_off():
 # module must be added here, which says where it sits.
 _CORE_BELOW_TRAINING = {
     "errors", "paths", "cpu", "augment", "architectures", "models", "config", "images", "uploads", "download",
-    "data", "runs", "lite", "predict", "evaluate", "explain", "export", "calibration", "queue",
+    "data", "runs", "lite", "predict", "evaluate", "explain", "export", "calibration", "queue", "exclusions",
     "stress",
 }  # fmt: skip
 ALLOWED_IMPORTS = {
@@ -42,7 +42,8 @@ ALLOWED_IMPORTS = {
     "images": {"errors"},
     "uploads": {"errors", "paths"},
     "download": {"errors", "paths", "uploads"},
-    "data": {"errors", "images", "download"},
+    "exclusions": {"errors", "paths"},
+    "data": {"errors", "images", "download", "exclusions"},
     "runs": {"errors", "paths", "config"},
     "queue": {"errors", "paths", "runs"},
     "lite": {"errors", "paths"},
@@ -59,8 +60,10 @@ ALLOWED_IMPORTS = {
     | {"cluster"},
     "bench": _CORE_BELOW_TRAINING | {"features", "callbacks", "train"},
     "learning_curve": {"errors", "config", "data", "architectures", "features", "models", "train"},
-    "ui": _CORE_BELOW_TRAINING,  # never training code itself: the dashboard trains in a child process
-    "commands": _CORE_BELOW_TRAINING | {"batch", "train", "bench", "learning_curve"},
+    "health": {"errors", "config", "data", "architectures", "features", "models", "exclusions"},
+    "embedding": {"paths"},
+    "ui": _CORE_BELOW_TRAINING | {"health", "embedding"},  # never training code itself: the dashboard trains in a child process
+    "commands": _CORE_BELOW_TRAINING | {"batch", "train", "bench", "learning_curve", "health"},
     "__main__": {"augment", "config", "commands", "errors", "models", "native_logs", "predict"},
     "__init__": {"config", "errors"},
 }
