@@ -12,6 +12,7 @@
     python -m catdog bench-load --run RUN_DIR [--people N...] [--rounds N] [--photos DIR] [--json]
     python -m catdog learning-curve [--model KEY] [--data DIR] [--seeds N] [--epochs N] [--json]
     python -m catdog stress RUN_DIR [--images N] [--json]
+    python -m catdog diff RUN_DIR RUN_DIR [--json]
     python -m catdog runs [--runs-dir DIR] [--json]
     python -m catdog evaluate RUN_DIR [--data DIR] [--tta] [--keep-temperature] [--json]
     python -m catdog predict RUN_DIR PATH... [--output FILE.csv|FILE.jsonl] [--batch-size N] [--tta] [--json]
@@ -28,7 +29,7 @@ import sys
 import catdog  # noqa: F401  (sets TensorFlow's logging before anything imports it)
 from catdog import commands
 from catdog.augment import FLIP_MODES
-from catdog.config import PRECISIONS, STRATEGIES, RunConfig
+from catdog.config import FEATURE_PRECISIONS, PRECISIONS, STRATEGIES, RunConfig
 from catdog.errors import CatdogError
 from catdog.models import MODELS, TUTORIAL_MODELS
 from catdog.native_logs import filter_native_logs
@@ -186,6 +187,12 @@ def _parser() -> argparse.ArgumentParser:
     _json_option(stress)
     stress.set_defaults(command=commands.cmd_stress)
 
+    diff = subcommands.add_parser("diff", help="the test images two runs classify differently")
+    diff.add_argument("first", metavar="RUN_DIR")
+    diff.add_argument("second", metavar="RUN_DIR")
+    _json_option(diff)
+    diff.set_defaults(command=commands.cmd_diff)
+
     runs = subcommands.add_parser("runs", help="list saved runs")
     _runs_option(runs)
     _json_option(runs)
@@ -264,6 +271,12 @@ def _train_options(parser) -> None:
         action=argparse.BooleanOptionalAction,
         default=off,
         help="compute the frozen base's features once; --no-fast runs it every epoch, as the tutorial does (default on)",
+    )
+    transfer.add_argument(
+        "--feature-precision",
+        choices=FEATURE_PRECISIONS,
+        default=off,
+        help=f"the frozen base on LiteRT for those features: int8 (quantized, faster) or float32 (default {defaults.feature_precision})",
     )
     transfer.add_argument(
         "--fine-tune-epochs",

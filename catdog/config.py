@@ -14,6 +14,7 @@ from catdog.models import COMPUTE_PRECISIONS, MODELS, ModelSpec
 
 PRECISIONS = ("auto", *COMPUTE_PRECISIONS)
 STRATEGIES = ("default", "mirrored", "multi-worker")
+FEATURE_PRECISIONS = ("float32", "int8")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +32,9 @@ class RunConfig:
     # Frozen-base models (Model 4) train their head on features computed once instead of
     # running the frozen network every epoch; same function, far less work (see train.py).
     fast: bool = True
+    # The frozen base on LiteRT for those features: "int8" quantized after training, calibrated on
+    # training images (faster, features close to float32's), or "float32". TensorFlow (a GPU) runs float32.
+    feature_precision: str = "float32"
     # None keeps the model's own augmentation (as in the tutorial); a value overrides it.
     flip: str | None = None
     rotation: float | None = None  # fraction of a full turn, as in keras.layers.RandomRotation
@@ -76,6 +80,10 @@ class RunConfig:
             raise CatdogError("fine-tuning epochs and first layer cannot be negative.")
         if self.fine_tune_learning_rate is not None and not (0 < float(self.fine_tune_learning_rate) <= 1):
             raise CatdogError(f"fine-tuning learning rate must be above 0 and at most 1, got {self.fine_tune_learning_rate!r}.")
+        if self.feature_precision not in FEATURE_PRECISIONS:
+            raise CatdogError(
+                f"feature precision must be one of {', '.join(FEATURE_PRECISIONS)}; got {self.feature_precision!r}."
+            )
         if self.early_stopping < 0:
             raise CatdogError("early stopping patience cannot be negative.")
         if self.precision not in PRECISIONS:

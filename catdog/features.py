@@ -32,6 +32,7 @@ from catdog.paths import cache_dir
 
 Flips = tuple[tuple[bool, bool], ...]  # (horizontal, vertical) mirrorings of an image
 NO_FLIP: Flips = ((False, False),)  # the images as they are (validation)
+CALIBRATION_IMAGES = 100  # int8 quantization's ranges come from this many training images
 
 
 def cached_features(
@@ -103,20 +104,32 @@ def cached_features(
     return np.load(path, mmap_mode="r")
 
 
-def frozen_forward(features, weights_key: str, config: RunConfig, announce: Callable[[str], None] = lambda message: None):
+def frozen_forward(
+    features,
+    weights_key: str,
+    config: RunConfig,
+    announce: Callable[[str], None] = lambda message: None,
+    calibration: Split | None = None,
+):
     """(forward, engine): the frozen base as a function from float32 pixels to NumPy features.
 
     On a CPU-only machine LiteRT (XNNPACK), the faster engine there (see `catdog.lite`),
     converted once per set of weights and cached on disk under `weights_key`; `announce` is told
-    before that conversion. Elsewhere (a GPU, `CATDOG_LITERT=0`) one traced TensorFlow graph,
-    much faster than calling the model eagerly batch by batch. `engine` names which one runs.
+    before that conversion. With `config.feature_precision` "int8" the conversion is quantized,
+    calibrated on `CALIBRATION_IMAGES` images of `calibration` (the training split). Elsewhere (a
+    GPU, `CATDOG_LITERT=0`) one traced TensorFlow graph in float32, much faster than calling the
+    model eagerly batch by batch. `engine` names which one runs.
     """
     import tensorflow as tf  # here, so that importing this module stays cheap
 
     if lite.available():
+        int8 = config.feature_precision == "int8"
+        if int8 and calibration is None:
+            raise ValueError("int8 features need the training split to calibrate on")
         if not lite.cached_path(weights_key).is_file():
-            announce("converting the frozen base to LiteRT once (cached for later runs)")
-        return lite.LiteModel(lite.cached_conversion(features, weights_key)), "LiteRT"
+            announce(f"converting the frozen base to LiteRT{' int8' if int8 else ''} once (cached for later runs)")
+        sample = (lambda: _calibration_images(calibration, config)) if int8 else None
+        return lite.LiteModel(lite.cached_conversion(features, weights_key, sample)), "LiteRT int8" if int8 else "LiteRT"
     graph = tf.function(
         lambda batch: features(batch, training=False),
         input_signature=[tf.TensorSpec((None, *config.image_size, 3), tf.float32)],
@@ -126,13 +139,25 @@ def frozen_forward(features, weights_key: str, config: RunConfig, announce: Call
 
 
 def frozen_weights_key(features, config: RunConfig) -> str:
-    """A digest of the frozen model's weights, dtype policies and input size: the caches' key."""
+    """A digest of the frozen model's weights, dtype policies, input size and, where it applies,
+    int8 quantization: the caches' key."""
     digest = hashlib.sha256()
     policies = tuple(layer.dtype_policy.name for layer in features.layers)  # float32 vs bfloat16 features
     digest.update(repr((tuple(config.image_size), policies)).encode())
+    if config.feature_precision != "float32" and lite.available():  # float32 keys stay as they were
+        digest.update(config.feature_precision.encode())
     for weight in features.weights:
         digest.update(np.ascontiguousarray(weight.numpy()).tobytes())
     return digest.hexdigest()[:32]
+
+
+def _calibration_images(split: Split, config: RunConfig) -> np.ndarray:
+    """A seeded sample of `split`'s images, decoded as the features' images are."""
+    chosen = np.sort(np.random.default_rng(config.seed).permutation(len(split))[:CALIBRATION_IMAGES])
+    sample = Split([split.paths[i] for i in chosen], [split.labels[i] for i in chosen])
+    return np.concatenate(
+        [batch.numpy() for batch, _ in make_tf_dataset(sample, config.image_size, config.batch_size, cache=False)]
+    )
 
 
 def flip_variants(flip: str) -> Flips:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -46,12 +47,14 @@ def _cpu_only_with_litert() -> bool:
     return not any(Path("/dev").glob("nvidia[0-9]*"))
 
 
-def convert(model) -> bytes:
-    """`model` converted to a float32 LiteRT flatbuffer (the format of a `.tflite` file).
+def convert(model, calibration: np.ndarray | None = None) -> bytes:
+    """`model` converted to a LiteRT flatbuffer (the format of a `.tflite` file).
 
     The inference graph (`training=False`: augmentation layers pass images through) is frozen
     with its weights as constants and converted from that: the same flatbuffer as
-    `TFLiteConverter.from_keras_model` gives, in a fraction of its time.
+    `TFLiteConverter.from_keras_model` gives, in a fraction of its time. Float32 throughout,
+    unless `calibration` (a batch of typical inputs) is given: then weights and activations are
+    quantized to int8 (post-training, ranges from those inputs), with float32 in and out.
     """
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
@@ -61,7 +64,11 @@ def convert(model) -> bytes:
         input_signature=[tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name="images")],
     )
     frozen = convert_variables_to_constants_v2(inference.get_concrete_function())
-    return tf.lite.TFLiteConverter.from_concrete_functions([frozen]).convert()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
+    if calibration is not None:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([image[None]] for image in np.asarray(calibration, np.float32))
+    return converter.convert()
 
 
 def cached_path(key: str) -> Path:
@@ -69,11 +76,12 @@ def cached_path(key: str) -> Path:
     return cache_dir() / "litert" / f"{key}.tflite"
 
 
-def cached_conversion(model, key: str) -> bytes:
-    """`convert(model)`, read from the disk cache when a conversion under `key` is there.
+def cached_conversion(model, key: str, calibration: Callable[[], np.ndarray] | None = None) -> bytes:
+    """`convert(model, calibration())`, read from the disk cache when a conversion under `key` is there.
 
-    `key` must change whenever the model's weights or architecture do; the file is written to a
-    temporary name and renamed, so a reader never sees half of it.
+    `key` must change whenever the model's weights or architecture do, or whether it is
+    quantized; the file is written to a temporary name and renamed, so a reader never sees half
+    of it. `calibration` is called only when a conversion is made.
     """
     path = cached_path(key)
     if path.is_file():
@@ -81,7 +89,7 @@ def cached_conversion(model, key: str) -> bytes:
             return path.read_bytes()
         except OSError:
             pass  # unreadable: convert again and replace it
-    content = convert(model)
+    content = convert(model, None if calibration is None else calibration())
     path.parent.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(path, content)
     return content

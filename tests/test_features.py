@@ -92,3 +92,25 @@ def test_frozen_features_on_litert_match_tensorflow(tiny_data, tmp_path, litert,
     for count, expected in tensorflow_features.items():
         assert np.abs(expected).max() > 0
         np.testing.assert_allclose(litert_features[count], expected, atol=1e-4 * np.abs(expected).max())
+
+
+def test_int8_features_are_a_second_engine_with_their_own_caches(tiny_data, tmp_path, litert, shared_keras_home):
+    # ImageNet weights: a random base's activations are too small for int8 to tell apart.
+    settings = dict(model="model4", epochs=2, data=str(tiny_data), pretrained=True, image_size=(160, 160))
+    float32, int8 = tiny_config(**settings), tiny_config(**settings, feature_precision="int8")
+    exact = train(float32, runs_root=tmp_path / "runs")
+    quantized = train(int8, runs_root=tmp_path / "runs")
+    assert (exact.status["feature_engine"], quantized.status["feature_engine"]) == ("LiteRT", "LiteRT int8")
+    assert quantized.config.feature_precision == "int8"  # recorded with the run
+    conversions = sorted((tmp_path / "cache" / "litert").glob("*.tflite"), key=lambda path: path.stat().st_size)
+    assert len(conversions) == 2 and conversions[0].stat().st_size < conversions[1].stat().st_size / 2  # int8 weights
+    cached = [np.load(path) for path in (tmp_path / "cache" / "features").glob("*.npy")]
+    assert len(cached) == 4  # training and validation, once per engine
+    # The same images through both engines: alike (quantization error), not equal. (Whether the
+    # head learns as well is a question for real photos: README, "Speed".)
+    by_shape = {}
+    for features in cached:
+        by_shape.setdefault(features.shape, []).append(features.reshape(len(features), -1))
+    for first, second in by_shape.values():
+        assert not np.array_equal(first, second)
+        assert np.corrcoef(first.ravel(), second.ravel())[0, 1] > 0.7
