@@ -318,7 +318,7 @@ def _frozen_features(features, session: TrainingSession) -> tuple[np.ndarray, np
     @functools.cache
     def base():  # made on the first cache miss only: a warm cache needs no conversion
         announce = lambda message: session.progress("features", message=message)  # noqa: E731
-        forward, engine = frozen_forward(features, key, config, announce)
+        forward, engine = frozen_forward(features, key, config, announce, calibration=train_split)
         runs.update_status(session.run_dir, feature_engine=engine)
         return forward, engine
 
