@@ -13,6 +13,7 @@
     python -m catdog learning-curve [--model KEY] [--data DIR] [--seeds N] [--epochs N] [--json]
     python -m catdog stress RUN_DIR [--images N] [--json]
     python -m catdog diff RUN_DIR RUN_DIR [--json]
+    python -m catdog diff RUN_DIR RUN_DIR [--json]
     python -m catdog runs [--runs-dir DIR] [--json]
     python -m catdog evaluate RUN_DIR [--data DIR] [--tta] [--keep-temperature] [--json]
     python -m catdog predict RUN_DIR PATH... [--output FILE.csv|FILE.jsonl] [--batch-size N] [--tta] [--json]
@@ -186,6 +187,12 @@ def _parser() -> argparse.ArgumentParser:
     stress.add_argument("--images", type=int, default=200, help="test images to use, spread over the split (default 200)")
     _json_option(stress)
     stress.set_defaults(command=commands.cmd_stress)
+
+    diff = subcommands.add_parser("diff", help="the test images two runs classify differently")
+    diff.add_argument("first", metavar="RUN_DIR")
+    diff.add_argument("second", metavar="RUN_DIR")
+    _json_option(diff)
+    diff.set_defaults(command=commands.cmd_diff)
 
     diff = subcommands.add_parser("diff", help="the test images two runs classify differently")
     diff.add_argument("first", metavar="RUN_DIR")

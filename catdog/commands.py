@@ -18,7 +18,7 @@ from catdog.calibration import save_temperature
 from catdog.config import RunConfig
 from catdog.data import load_dataset
 from catdog.errors import CatdogError
-from catdog.evaluate import calibration_summary, evaluate
+from catdog.evaluate import calibration_summary, disagreements, evaluate
 from catdog.models import MODELS, count_params, create_model, get_spec
 from catdog.paths import write_bytes_atomic, write_json_atomic
 from catdog.predict import Predictor
@@ -315,6 +315,28 @@ def cmd_stress(args):
         for row in rows
     ]
     _emit(args, rows, [f"test accuracy under each perturbation, by strength ({run.name}):", *lines])
+
+
+def cmd_diff(args):
+    first, second = load_run(args.first), load_run(args.second)
+    found = disagreements(evaluate(first), evaluate(second))
+    names = first.class_names
+    rows = [
+        {
+            "path": item.path,
+            "label": names[item.label],
+            "first": {"label": names[int(item.first.argmax())], "probabilities": dict(zip(names, item.first.tolist()))},
+            "second": {"label": names[int(item.second.argmax())], "probabilities": dict(zip(names, item.second.tolist()))},
+        }
+        for item in found
+    ]
+    lines = [f"{len(rows)} test images classified differently by {first.name} (first) and {second.name} (second):"]
+    lines += [
+        f"{row['path']}: truly {row['label']}; first {row['first']['label']} {max(row['first']['probabilities'].values()):.0%}, "
+        f"second {row['second']['label']} {max(row['second']['probabilities'].values()):.0%}"
+        for row in rows
+    ]
+    _emit(args, rows, lines)
 
 
 def cmd_runs(args):

@@ -153,6 +153,44 @@ def calibration_summary(test: Evaluation, validation: Evaluation) -> dict:
     }
 
 
+@dataclasses.dataclass(frozen=True)
+class Disagreement:
+    """A test image two runs classify differently."""
+
+    path: str
+    label: int  # its true class
+    first: np.ndarray  # the first run's probabilities
+    second: np.ndarray  # the second run's
+
+
+def disagreements(first: Evaluation, second: Evaluation) -> list[Disagreement]:
+    """The images both evaluations judged that they classify differently, the surest clashes
+    first (the lower of the two confidences, highest first).
+
+    Raises:
+        CatdogError: when the evaluations share no image or their classes differ.
+    """
+    if first.class_names != second.class_names:
+        raise CatdogError(
+            f"the runs tell different classes apart ({list(first.class_names)} and {list(second.class_names)}); "
+            "compare runs trained on the same class folders."
+        )
+    where = {path: index for index, path in enumerate(second.paths)}
+    shared = [(index, where[path]) for index, path in enumerate(first.paths) if path in where]
+    if not shared:
+        raise CatdogError(
+            "the two runs were tested on different images (other data, seed or batch size); "
+            "compare runs trained on the same data with the same seed and batch size."
+        )
+    ours, theirs = first.predictions, second.predictions
+    found = [
+        Disagreement(first.paths[i], int(first.labels[i]), first.probabilities[i], second.probabilities[j])
+        for i, j in shared
+        if ours[i] != theirs[j]
+    ]
+    return sorted(found, key=lambda item: -min(item.first.max(), item.second.max()))
+
+
 def evaluate(run: runs.Run, dataset: Dataset | None = None, split: str = "test", model=None, tta: bool = False) -> Evaluation:
     """Predict every image of a split (the test split by default) with a run's model.
 

@@ -1,11 +1,11 @@
-"""Runs: compare every saved run, overlay their curves, export, delete, or train again with the
-same settings."""
+"""Runs: compare every saved run, overlay their curves, see the test images two runs disagree on,
+export, delete, or train again with the same settings."""
 
 import streamlit as st
 
 from catdog import runs
 from catdog.export import keras_bytes, labels_text
-from catdog.ui import datasets, inference, run_views, state, training
+from catdog.ui import datasets, inference, run_diff, run_views, state, training
 
 state.through_app()  # first: a page opened by its address on a fresh server goes through app.py
 
@@ -17,6 +17,8 @@ if not every:
 run_views.runs_table(every, key="runs")
 st.caption("Test accuracy appears once a run has been evaluated (Evaluate page, or `python -m catdog evaluate RUN_DIR`).")
 run_views.curve_overlay(every, key="runs", preselected=3)
+if st.toggle("Compare two runs image by image: the test images they disagree on", key="runs_diff"):
+    run_diff.run_diff(run_views.usable_runs(), key="runs")
 
 st.subheader("One run")
 run = run_views.run_picker("Run", every, key="runs_selected")
