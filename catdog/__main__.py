@@ -9,7 +9,7 @@
     python -m catdog bench [--data DIR] [--models KEY...] [--epochs N] [--model4-epochs N] [--json]
     python -m catdog bench-predict RUN_DIR [--data DIR] [--counts N...] [--json]
     python -m catdog bench-data [--images N] [--json]
-    python -m catdog bench-load --run RUN_DIR [--people N...] [--rounds N] [--photos DIR] [--json]
+    python -m catdog bench-load --run RUN_DIR [--people N...] [--rounds N] [--photos DIR] [--tensorflow] [--json]
     python -m catdog learning-curve [--model KEY] [--data DIR] [--seeds N] [--epochs N] [--json]
     python -m catdog stress RUN_DIR [--images N] [--json]
     python -m catdog diff RUN_DIR RUN_DIR [--json]
@@ -157,6 +157,9 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument("--people", nargs="+", type=int, default=[1, 4, 8], help="sessions uploading at once (default 1 4 8)")
     load.add_argument("--rounds", type=int, default=5, help="uploads per person and number of people (default 5)")
     load.add_argument("--photos", default=None, help="a folder of photos (default: the run's dataset)")
+    load.add_argument(
+        "--tensorflow", action="store_true", help="load TensorFlow into the server first (one Grad-CAM), as a class's server has"
+    )
     _json_option(load)
     load.set_defaults(command=commands.cmd_bench_load)
 

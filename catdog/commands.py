@@ -244,9 +244,8 @@ def cmd_bench_data(args):
 def cmd_bench_load(args):
     from catdog.bench.load import run_load_bench  # the bench package loads Keras
 
-    report = run_load_bench(
-        args.run, tuple(args.people), args.rounds, args.photos, say=(lambda line: None) if args.json else print
-    )
+    say = (lambda line: None) if args.json else print
+    report = run_load_bench(args.run, tuple(args.people), args.rounds, args.photos, args.tensorflow, say=say)
     if args.json:
         print(json.dumps(report))
 

@@ -1,15 +1,17 @@
 """Many people on the dashboard at once, measured in a real browser: the time from choosing a photo
 on the Predict page to its answer on screen.
 
-    python -m catdog bench-load --run RUN_DIR [--people 1 4 8] [--rounds 5] [--photos DIR] [--json]
+    python -m catdog bench-load --run RUN_DIR [--people 1 4 8] [--rounds 5] [--photos DIR] [--tensorflow] [--json]
 
 It starts `streamlit run app.py` (headless, a free port, the run's folder as the runs folder),
 then for each number of people opens that many browser sessions in Debian's Chromium, brings each
 to the Predict page with the run chosen, and has all of them upload a photo at the same moment.
-Each round uses fresh sessions and different photos, so nothing is answered from an earlier
-upload. One warm-up upload comes first (the model loads, and LiteRT takes over when it is the
-engine). The report per number of people: p50 and p95 of the seconds, the uploads that failed,
-and the server process's peak resident memory, sampled with psutil.
+Each person then removes the photo and uploads another, round after round (different photos, so
+nothing is answered from an earlier upload). One warm-up upload comes first (the model loads, and
+LiteRT takes over when it is the engine). The report per number of people: p50 and p95 of the seconds, the uploads that failed,
+the server process's peak resident memory, sampled with psutil, and the CPU time the server and
+the browser spent per upload while the photos were answered (on a shared machine these vary less
+than the seconds, which wait on whatever else runs).
 
 The browser runs on the same machine as the server, as in a classroom demo on one laptop.
 """
@@ -53,8 +55,14 @@ _CHROMIUM_ARGS = [
 ]
 
 
-def run_load_bench(run_dir: str | Path, people=(1, 4, 8), rounds: int = 5, photos: str | Path | None = None, say=print) -> dict:
-    """{"machine": ..., "rows": one row per number of people} (see `format_row`)."""
+def run_load_bench(
+    run_dir: str | Path, people=(1, 4, 8), rounds: int = 5, photos: str | Path | None = None, tensorflow: bool = False, say=print
+) -> dict:
+    """{"machine": ..., "rows": one row per number of people} (see `format_row`).
+
+    `tensorflow` loads TensorFlow into the server first (one Grad-CAM), as a class's server has
+    it once anyone has asked for Grad-CAM or opened the Evaluate or Train page.
+    """
     from playwright.async_api import async_playwright  # noqa: F401 - fail before starting anything
 
     if not CHROMIUM.exists():
@@ -68,38 +76,45 @@ def run_load_bench(run_dir: str | Path, people=(1, 4, 8), rounds: int = 5, photo
     machine = {"cpu": _cpu_name(), "cores": os.cpu_count(), "load_average_before": [round(x, 2) for x in os.getloadavg()]}
     say(f"{machine['cpu']}, {machine['cores']} cores, load average {machine['load_average_before']}")
     with _server(run.path.parent) as (url, memory):
-        rows = asyncio.run(_measure(url, run.name, pictures, tuple(people), rounds, memory, say))
+        rows = asyncio.run(_measure(url, run.name, pictures, tuple(people), rounds, memory, say, tensorflow))
     return {"machine": machine, "rows": rows}
 
 
 def format_row(row: dict) -> str:
     return (
         f"{row['people']:>2} people: p50 {row['p50_s']:.2f} s, p95 {row['p95_s']:.2f} s, max {row['max_s']:.2f} s "
-        f"over {row['uploads']} uploads, {row['errors']} errors, server peak memory {row['server_peak_mb']:.0f} MB"
+        f"over {row['uploads']} uploads, {row['errors']} errors, server peak memory {row['server_peak_mb']:.0f} MB, "
+        f"CPU per upload: server {row['server_cpu_ms_per_upload']} ms, browser {row['browser_cpu_ms_per_upload']} ms"
     )
 
 
-async def _measure(url: str, run_name: str, pictures: list[str], people, rounds: int, memory, say) -> list[dict]:
+async def _measure(
+    url: str, run_name: str, pictures: list[str], people, rounds: int, memory, say, tensorflow=False
+) -> list[dict]:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=_CHROMIUM_ARGS)
         try:
             contexts = [await browser.new_context(viewport={"width": 1200, "height": 900}) for _ in range(max(people))]
-            engine = await _warm_up(contexts[0], url, run_name, pictures[0])
+            engine = await _warm_up(contexts[0], url, run_name, pictures[0], tensorflow)
             say(f"warmed up: {engine}")
             rows, used = [], 1
             for count in people:
                 memory.reset()
-                seconds, errors = [], []
-                for _ in range(rounds):
+                seconds, errors, cpu = [], [], np.zeros(2)
+                pages = await asyncio.gather(*(_open_predict(context, url, run_name) for context in contexts[:count]))
+                for round_ in range(rounds):
                     chosen, used = pictures[used : used + count], used + count
-                    pages = await asyncio.gather(*(_open_predict(context, url, run_name) for context in contexts[:count]))
+                    if round_:  # each person removes the last photo, as one photo after another is tried
+                        await asyncio.gather(*(_remove_photo(page) for page in pages))
+                    before = memory.cpu_seconds()
                     timed = await asyncio.gather(*(_upload(page, picture) for page, picture in zip(pages, chosen, strict=True)))
-                    await asyncio.gather(*(page.close() for page in pages))
+                    cpu += memory.cpu_seconds() - before
                     seconds += [elapsed for elapsed, error in timed if error is None]
                     errors += [error for _, error in timed if error is not None]
-                row = _row(count, seconds, errors, memory.peak_mb)
+                await asyncio.gather(*(page.close() for page in pages))
+                row = _row(count, seconds, errors, memory.peak_mb, cpu / (count * rounds))
                 say(format_row(row))
                 rows.append(row)
             return rows
@@ -107,14 +122,17 @@ async def _measure(url: str, run_name: str, pictures: list[str], people, rounds:
             await browser.close()
 
 
-async def _warm_up(context, url: str, run_name: str, picture: str) -> str:
+async def _warm_up(context, url: str, run_name: str, picture: str, tensorflow: bool = False) -> str:
     """Upload one photo until the answer comes from the engine that will stay (LiteRT once its
-    conversion is done); the engine's caption."""
+    conversion is done), and ask for Grad-CAM once when `tensorflow`; the engine's caption."""
     deadline = time.monotonic() + WARM_UP_S
     while True:
         page = await _open_predict(context, url, run_name)
         _, error = await _upload(page, picture, timeout_s=WARM_UP_S)
         note = await page.get_by_text("Predicted with").first.inner_text() if error is None else ""
+        if error is None and tensorflow:
+            await page.get_by_text("Explain with Grad-CAM").click()
+            await page.get_by_text("Grad-CAM: warm colours").wait_for(timeout=WARM_UP_S * 1000)
         await page.close()
         if error is not None:
             raise CatdogError(f"the warm-up upload failed: {error}")
@@ -142,6 +160,11 @@ async def _open_predict(context, url: str, run_name: str):
     return page
 
 
+async def _remove_photo(page) -> None:
+    await page.get_by_role("button", name=re.compile(r"^Remove ")).click()
+    await page.get_by_text("Upload one or more photos").wait_for()
+
+
 async def _upload(page, picture: str, timeout_s: float = TIMEOUT_S) -> tuple[float, str | None]:
     """(seconds from choosing the photo to its answer on screen, None) or (seconds, what failed)."""
     started = time.perf_counter()
@@ -155,7 +178,7 @@ async def _upload(page, picture: str, timeout_s: float = TIMEOUT_S) -> tuple[flo
     return elapsed, (f"error on screen: {shown[0][:200]}" if shown else None)
 
 
-def _row(people: int, seconds: list[float], errors: list[str], peak_mb: float) -> dict:
+def _row(people: int, seconds: list[float], errors: list[str], peak_mb: float, cpu_per_upload) -> dict:
     values = np.asarray(seconds) if seconds else np.asarray([np.nan])
     return {
         "people": people,
@@ -166,11 +189,14 @@ def _row(people: int, seconds: list[float], errors: list[str], peak_mb: float) -
         "errors": len(errors),
         "first_error": errors[0] if errors else None,
         "server_peak_mb": round(peak_mb, 1),
+        "server_cpu_ms_per_upload": round(1000 * float(cpu_per_upload[0])),
+        "browser_cpu_ms_per_upload": round(1000 * float(cpu_per_upload[1])),
     }
 
 
-class _PeakMemory:
-    """The server's peak resident memory, sampled on a thread every 50 ms since the last reset."""
+class _ServerWatch:
+    """The server's peak resident memory, sampled on a thread every 50 ms since the last reset;
+    the CPU time of the server and of the browser (this process's other descendants)."""
 
     def __init__(self, pid: int):
         self._process = psutil.Process(pid)
@@ -186,6 +212,12 @@ class _PeakMemory:
     def reset(self) -> None:
         self._peak = 0
 
+    def cpu_seconds(self) -> np.ndarray:
+        """[server, browser] CPU seconds (user and system) used so far."""
+        server = set(self._process.children(recursive=True)) | {self._process}
+        browser = [child for child in psutil.Process().children(recursive=True) if child not in server]
+        return np.asarray([_cpu(self._process), sum(_cpu(process) for process in browser)])
+
     def close(self) -> None:
         self._stop.set()
         self._thread.join()
@@ -196,8 +228,16 @@ class _PeakMemory:
                 self._peak = max(self._peak, self._process.memory_info().rss)
 
 
+def _cpu(process: psutil.Process) -> float:
+    try:
+        times = process.cpu_times()
+    except psutil.Error:  # a renderer that has just exited
+        return 0.0
+    return times.user + times.system
+
+
 @contextlib.contextmanager
-def _server(runs_root: Path) -> Iterator[tuple[str, _PeakMemory]]:
+def _server(runs_root: Path) -> Iterator[tuple[str, _ServerWatch]]:
     """`streamlit run app.py` on a free port with `runs_root` as the runs folder: (url, its memory)."""
     port = _free_port()
     command = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port), "--server.address", "127.0.0.1"]
@@ -211,7 +251,7 @@ def _server(runs_root: Path) -> Iterator[tuple[str, _PeakMemory]]:
         memory = None
         try:
             _wait_until_healthy(url, process, log)
-            memory = _PeakMemory(process.pid)
+            memory = _ServerWatch(process.pid)
             yield url, memory
         finally:
             if memory is not None:

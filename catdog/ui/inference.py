@@ -1,11 +1,14 @@
 """Everything that runs a trained model for a page, cached: predictors, test-set evaluations,
 Grad-CAM, the rotation sweep, TensorFlow Lite bundles, parameter counts and augmentation previews.
 
-Cache keys include the model file's modification time, so a run trained again is reloaded.
+Cache keys include the model file's modification time, so a run trained again is reloaded. One
+`Predictor` per model serves every session (its LiteRT interpreter takes one call at a time).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import threading
 
 import numpy as np
@@ -15,7 +18,7 @@ from PIL import Image
 from catdog import augment, calibration, explain, export, lite, runs
 from catdog.errors import CatdogError
 from catdog.evaluate import Evaluation, calibration_summary, evaluate
-from catdog.images import load_image
+from catdog.images import load_image, thumbnail
 from catdog.models import count_params, create_model
 from catdog.predict import Prediction, Predictor
 
@@ -26,14 +29,34 @@ def predictor_for(run: runs.Run) -> Predictor:
     return _predictor(str(run.path), _model_stamp(run))
 
 
-def classify(predictor: Predictor, files, tta: bool = False) -> list[tuple[str, bytes, Prediction]]:
-    """Classify uploaded files (anything with .name and .getvalue()): (name, bytes, Prediction)
-    each, in order; an unreadable file gets `Prediction.error` and the others still work.
-    `tta` averages each photo with its mirror image."""
-    names = [getattr(upload, "name", f"image {index + 1}") for index, upload in enumerate(files)]
-    payloads = [upload.getvalue() for upload in files]
-    predictions = predictor.predict(payloads, names=names, tta=tta)
-    return list(zip(names, payloads, predictions, strict=True))
+@dataclasses.dataclass(frozen=True)
+class Answer:
+    """One uploaded photo as the Predict page shows it."""
+
+    name: str
+    payload: bytes  # the file as uploaded (Grad-CAM reads it again, on request only)
+    preview: bytes | None  # an upright JPEG thumbnail; None when the file cannot be read
+    prediction: Prediction  # its `error` says why a file cannot be read
+
+
+def classify(run: runs.Run, files, tta: bool = False) -> list[Answer]:
+    """Classify uploaded files (anything with .name and .getvalue()) with the run's shared
+    `Predictor`, in order; an unreadable file gets `Prediction.error` and the others still work.
+    `tta` averages each photo with its mirror image.
+
+    Each photo is decoded, predicted and shrunk to a thumbnail once: a rerun (another photo added,
+    a toggle) takes the earlier ones from a cache shared by sessions, keyed by the model, its
+    engine and the file's bytes.
+    """
+    path, stamp = str(run.path), _model_stamp(run)
+    temperature = calibration.temperature_stamp(path)
+    engine = _loaded_predictor(path, stamp, temperature).engine  # LiteRT's answers replace TensorFlow's
+    answers = []
+    for index, upload in enumerate(files):
+        name, payload = getattr(upload, "name", f"image {index + 1}"), upload.getvalue()
+        preview, prediction = _answer(path, stamp, temperature, engine, tta, name, payload)
+        answers.append(Answer(name, payload, preview, prediction))
+    return answers
 
 
 def engine_note(predictor: Predictor) -> str:
@@ -115,6 +138,19 @@ def _loaded_predictor(run_path: str, model_stamp: int, temperature_stamp: int) -
     # first predictions wait for it; it is cached, so later loads of this model start on LiteRT.
     threading.Thread(target=predictor.use_litert, name="catdog-litert", daemon=True).start()
     return predictor
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _answer(
+    run_path: str, model_stamp: int, temperature_stamp: int, engine: str, tta: bool, name: str, payload: bytes
+) -> tuple[bytes | None, Prediction]:
+    # Only the thumbnail is kept, not the photo: a cache entry stays small whatever was uploaded.
+    (prediction,) = _loaded_predictor(run_path, model_stamp, temperature_stamp).predict([payload], names=[name], tta=tta)
+    if prediction.error:
+        return None, prediction
+    preview = io.BytesIO()
+    Image.fromarray(thumbnail(payload)).save(preview, format="JPEG", quality=90)
+    return preview.getvalue(), prediction
 
 
 @st.cache_data(show_spinner="Predicting every image of the split…", max_entries=16)

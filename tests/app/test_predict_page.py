@@ -9,6 +9,7 @@ import shutil
 
 from helpers import jpeg_bytes, png_bytes
 from helpers_app import texts
+from PIL import Image
 
 from catdog.predict import Predictor
 from catdog.ui import inference
@@ -89,8 +90,29 @@ def test_classify_helper_keeps_order_and_errors(trained_run):
             super().__init__(payload)
             self.name = name
 
-    results = inference.classify(
-        Predictor(trained_run), [Upload("a.png", png_bytes(1, seed=4)), Upload("b.gif", b"GIF89a broken")]
-    )
-    assert [name for name, _, _ in results] == ["a.png", "b.gif"]
-    assert results[0][2].label == "dogs" and results[1][2].error
+    answers = inference.classify(trained_run, [Upload("a.png", png_bytes(1, seed=4)), Upload("b.gif", b"GIF89a broken")])
+    assert [answer.name for answer in answers] == ["a.png", "b.gif"]
+    assert answers[0].prediction.label == "dogs" and answers[1].prediction.error
+    assert Image.open(io.BytesIO(answers[0].preview)).format == "JPEG" and answers[1].preview is None
+
+
+def test_a_photo_is_classified_once_across_reruns_and_sessions(app_factory, app_dataset, trained_run, monkeypatch):
+    classified = []
+    predict = Predictor.predict
+
+    def counting(self, sources, names=None, **options):
+        classified.extend(names)
+        return predict(self, sources, names=names, **options)
+
+    monkeypatch.setattr(Predictor, "predict", counting)
+    inference._answer.clear()
+    at = app_factory(app_dataset).run().switch_page("pages/predict.py").run()
+    at.file_uploader(key="predict_uploads").upload("red.png", png_bytes(0), "image/png").run()
+    both = [("red.png", png_bytes(0), "image/png"), ("blue.png", png_bytes(1, seed=9), "image/png")]
+    at.file_uploader(key="predict_uploads").set_value(both).run()
+    at.toggle(key="predict_gradcam").set_value(True).run()
+    other = app_factory(app_dataset).run().switch_page("pages/predict.py").run()  # a second person, same photo
+    other.file_uploader(key="predict_uploads").upload("red.png", png_bytes(0), "image/png").run()
+    assert not at.exception and not other.exception
+    assert _labels(at) == ["### cats", "### dogs"] and _labels(other) == ["### cats"]
+    assert classified == ["red.png", "blue.png"]
