@@ -63,16 +63,16 @@ def run_load_bench(
     `tensorflow` loads TensorFlow into the server first (one Grad-CAM), as a class's server has
     it once anyone has asked for Grad-CAM or opened the Evaluate or Train page.
     """
-    from playwright.async_api import async_playwright  # noqa: F401 - fail before starting anything
-
-    if not CHROMIUM.exists():
-        raise CatdogError(f"bench-load needs Chromium at {CHROMIUM}; install it with `make browser`.")
     if rounds < 1 or not people or min(people) < 1:
         raise CatdogError("bench-load needs at least one round and one person.")
     run = load_run(run_dir)
     if not run.usable:
         raise CatdogError(f"run {run.name} has no saved model to predict with; pass a trained run.")
     pictures = _pictures(photos if photos is not None else run.config.data, sum(people) * rounds + 1)
+    from playwright.async_api import async_playwright  # noqa: F401 - fail before starting anything
+
+    if not CHROMIUM.exists():
+        raise CatdogError(f"bench-load needs Chromium at {CHROMIUM}; install it with `make browser`.")
     machine = {"cpu": _cpu_name(), "cores": os.cpu_count(), "load_average_before": [round(x, 2) for x in os.getloadavg()]}
     say(f"{machine['cpu']}, {machine['cores']} cores, load average {machine['load_average_before']}")
     with _server(run.path.parent) as (url, memory):
