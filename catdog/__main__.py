@@ -13,7 +13,6 @@
     python -m catdog learning-curve [--model KEY] [--data DIR] [--seeds N] [--epochs N] [--json]
     python -m catdog stress RUN_DIR [--images N] [--json]
     python -m catdog diff RUN_DIR RUN_DIR [--json]
-    python -m catdog diff RUN_DIR RUN_DIR [--json]
     python -m catdog runs [--runs-dir DIR] [--json]
     python -m catdog evaluate RUN_DIR [--data DIR] [--tta] [--keep-temperature] [--json]
     python -m catdog predict RUN_DIR PATH... [--output FILE.csv|FILE.jsonl] [--batch-size N] [--tta] [--json]
@@ -28,7 +27,7 @@ import argparse
 import sys
 
 import catdog  # noqa: F401  (sets TensorFlow's logging before anything imports it)
-from catdog import commands
+from catdog import commands, commands_trust
 from catdog.augment import FLIP_MODES
 from catdog.config import FEATURE_PRECISIONS, PRECISIONS, STRATEGIES, RunConfig
 from catdog.errors import CatdogError
@@ -181,7 +180,7 @@ def _parser() -> argparse.ArgumentParser:
     curve.add_argument("--progress-file", default=None, help=argparse.SUPPRESS)  # the dashboard's live view
     _data_option(curve)
     _json_option(curve)
-    curve.set_defaults(command=commands.cmd_learning_curve)
+    curve.set_defaults(command=commands_trust.cmd_learning_curve)
 
     stress = subcommands.add_parser(
         "stress", help="test accuracy as brightness, contrast, blur, JPEG quality and zoom degrade the images"
@@ -189,19 +188,13 @@ def _parser() -> argparse.ArgumentParser:
     stress.add_argument("run_dir")
     stress.add_argument("--images", type=int, default=200, help="test images to use, spread over the split (default 200)")
     _json_option(stress)
-    stress.set_defaults(command=commands.cmd_stress)
+    stress.set_defaults(command=commands_trust.cmd_stress)
 
     diff = subcommands.add_parser("diff", help="the test images two runs classify differently")
     diff.add_argument("first", metavar="RUN_DIR")
     diff.add_argument("second", metavar="RUN_DIR")
     _json_option(diff)
-    diff.set_defaults(command=commands.cmd_diff)
-
-    diff = subcommands.add_parser("diff", help="the test images two runs classify differently")
-    diff.add_argument("first", metavar="RUN_DIR")
-    diff.add_argument("second", metavar="RUN_DIR")
-    _json_option(diff)
-    diff.set_defaults(command=commands.cmd_diff)
+    diff.set_defaults(command=commands_trust.cmd_diff)
 
     runs = subcommands.add_parser("runs", help="list saved runs")
     _runs_option(runs)

@@ -63,8 +63,9 @@ ALLOWED_IMPORTS = {
     "health": {"errors", "config", "data", "architectures", "features", "models", "exclusions"},
     "embedding": {"paths"},
     "ui": _CORE_BELOW_TRAINING | {"health", "embedding"},  # never training code itself: the dashboard trains in a child process
-    "commands": _CORE_BELOW_TRAINING | {"batch", "train", "bench", "learning_curve", "health"},
-    "__main__": {"augment", "config", "commands", "errors", "models", "native_logs", "predict"},
+    "commands": _CORE_BELOW_TRAINING | {"batch", "train", "bench", "health"},
+    "commands_trust": _CORE_BELOW_TRAINING | {"commands", "learning_curve"},
+    "__main__": {"augment", "config", "commands", "commands_trust", "errors", "models", "native_logs", "predict"},
     "__init__": {"config", "errors"},
 }
 
