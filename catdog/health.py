@@ -281,7 +281,9 @@ def out_of_fold_probabilities(features: ImageFeatures, folds: int = FOLDS, seed:
     return cross_val_predict(model, features.vectors, features.labels, cv=splitter, method="predict_proba")
 
 
-def near_duplicates(features: ImageFeatures, threshold: float = DUPLICATE_SIMILARITY, max_pairs: int = MAX_PAIRS) -> list[dict]:
+def near_duplicates(
+    features: ImageFeatures, threshold: float = DUPLICATE_SIMILARITY, max_pairs: int = MAX_PAIRS, block_rows: int | None = None
+) -> list[dict]:
     """Pairs of images whose thumbnails are at least `threshold` alike, cross-split pairs first.
 
     The similarity is the correlation of the two thumbnails' pixels, or of one with the other's
@@ -291,7 +293,7 @@ def near_duplicates(features: ImageFeatures, threshold: float = DUPLICATE_SIMILA
     side = THUMBNAIL_SIDE
     vectors = _unit_rows(features.thumbnails - features.thumbnails.mean(axis=1, keepdims=True))
     mirrored = vectors.reshape(len(vectors), side, -1)[:, :, ::-1].reshape(len(vectors), -1)
-    rows = max(1, 2**23 // max(len(vectors), 1))  # a block of at most 8M similarities, twice (64 MB)
+    rows = block_rows or max(1, 2**23 // max(len(vectors), 1))  # at most 8M similarities a block, twice (64 MB)
     found_a, found_b, found_similarity = [], [], []
     for start in range(0, len(vectors), rows):
         block = np.maximum(vectors[start : start + rows] @ vectors.T, vectors[start : start + rows] @ mirrored.T)
