@@ -16,6 +16,7 @@ page = st.navigation(
     [
         st.Page("pages/data.py", title="Data", icon=":material/folder_open:", default=True),
         st.Page("pages/samples.py", title="Samples", icon=":material/photo_library:"),
+        st.Page("pages/health.py", title="Data health", icon=":material/health_and_safety:"),
         st.Page("pages/augmentation.py", title="Augmentation", icon=":material/flip:"),
         st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
         st.Page("pages/predict.py", title="Predict", icon=":material/search:"),

@@ -145,7 +145,8 @@ def test_streamlit_only_in_catdog_ui_and_no_tensorflow_in_pages():
         streamlit = {target for target in _all_imports(path) if target.split(".")[0] == "streamlit"}
         if streamlit:
             assert _unit(name) == "ui", f"{name} imports Streamlit"
-    assert not [target for target in _all_imports(REPO / "catdog" / "ui" / "charts.py") if target.startswith("streamlit")]
+    for charts in ("charts.py", "health_charts.py"):  # figure builders, tested without Streamlit
+        assert not [target for target in _all_imports(REPO / "catdog" / "ui" / charts) if target.startswith("streamlit")]
     for page in [REPO / "app.py", *sorted((REPO / "pages").glob("*.py"))]:
         assert not [target for target in _all_imports(page) if target.split(".")[0] in ("tensorflow", "keras")], page
 

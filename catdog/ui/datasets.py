@@ -10,7 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from catdog import runs
+from catdog import exclusions, runs
 from catdog.data import Dataset, load_dataset
 from catdog.download import cached_tutorial_dataset, fetch_tutorial_dataset
 from catdog.errors import CatdogError
@@ -46,7 +46,7 @@ def current_dataset(prompt: bool = True) -> Dataset | None:
 def load_cached_dataset(root: str | Path) -> Dataset:
     """`catdog.data.load_dataset(root)`, checked once and cached until files are added or removed."""
     root = Path(root)
-    return _load_dataset(str(root), _fingerprint(root))
+    return _load_dataset(str(root), (_fingerprint(root), exclusions.stamp()))  # a changed exclusion list too
 
 
 def use_tutorial_dataset(progress: Callable[[int, int, str], None] | None = None) -> dict:

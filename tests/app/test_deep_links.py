@@ -13,7 +13,7 @@ from helpers_browser import browser, streamlit_server  # noqa: F401  (browser is
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-TITLES = ["Data", "Samples", "Augmentation", "Train", "Predict", "Evaluate", "Runs"]
+TITLES = ["Data", "Samples", "Data health", "Augmentation", "Train", "Predict", "Evaluate", "Runs"]
 PAGES = {"data": "catdog", "samples": "Samples", "augmentation": "Augmentation", "train": "Train", "predict": "Predict"}
 PAGES |= {"evaluate": "Evaluate", "runs": "Runs"}
 
