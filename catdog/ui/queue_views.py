@@ -43,7 +43,8 @@ def queue_list(now: training.TrainingState, key: str) -> None:
     st.caption(f"Queue: {len(now.waiting)} waiting, started one after another")
     for position, entry in enumerate(now.waiting, start=1):
         mine = entry["owner"] == owner
-        line = f"{position}. {entry['what']} · {'you' if mine else entry['label']}"
+        # "1\\." keeps Markdown from turning the line into a numbered list (and dropping the number).
+        line = f"{position}\\. {entry['what']} · {'you' if mine else entry['label']}"
         if not (mine or queue.anyone_may_stop()):
             st.caption(line)
             continue

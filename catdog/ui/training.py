@@ -97,7 +97,8 @@ def launch_training(config: RunConfig, dataset_root: str | Path) -> dict:
     write_json_atomic(settings, config.replace(data=str(dataset_root)).to_dict())
     owner, label = who_am_i()
     spec = MODELS.get(config.model)
-    what = f"{spec.short_name if spec else config.model}, {config.total_epochs} epochs"
+    epochs = config.total_epochs
+    what = f"{spec.short_name if spec else config.model}, {epochs} epoch{'s' if epochs != 1 else ''}"
     entry = queue.enqueue(["train", "--config", str(settings)], owner, label, what)
     queue.ensure_runner()
     return {"entry": entry["id"], "log": entry["log"], "config": str(settings), "started": time.time()}

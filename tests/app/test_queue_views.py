@@ -45,7 +45,12 @@ def _queue_from_train_page(at, epochs: int):
 
 
 def _sidebar(at) -> list[str]:
-    return texts(at.sidebar.caption)
+    return _shown(at.sidebar.caption)
+
+
+def _shown(elements) -> list[str]:
+    """Captions as a person reads them (without Markdown's escapes)."""
+    return [text.replace("\\", "") for text in texts(elements)]
 
 
 def test_two_sessions_queue_see_positions_and_owners_and_cancel_only_their_own(app_factory, app_dataset, live_run, no_runner):
@@ -78,7 +83,7 @@ def test_two_sessions_queue_see_positions_and_owners_and_cancel_only_their_own(a
     assert not [info for info in texts(ann.info) if "in the queue" in info]
     bob.run()
     assert "Your training is number 1 in the queue; it starts by itself when the ones before it have finished." in texts(bob.info)
-    assert "1. Model 3, 3 epochs · you" in texts(bob.caption)
+    assert "1. Model 3, 3 epochs · you" in _shown(bob.caption)
 
 
 def test_only_the_session_that_started_a_training_may_stop_it(app_factory, app_dataset, live_run, no_runner, monkeypatch):
