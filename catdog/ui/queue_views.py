@@ -48,7 +48,7 @@ def queue_list(now: training.TrainingState, key: str) -> None:
         if not (mine or queue.anyone_may_stop()):
             st.caption(line)
             continue
-        text, button = st.columns([4, 1], vertical_alignment="center")
+        text, button = st.columns([3, 2] if key == "sidebar" else [4, 1], vertical_alignment="center")  # the sidebar is narrow
         text.caption(line)
         button.button(
             "Cancel",

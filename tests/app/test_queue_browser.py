@@ -99,8 +99,9 @@ def test_two_people_share_one_training_queue(browser, place):  # noqa: F811
             # Ann sees Bob's entries, with their positions and his label, and cannot cancel them.
             ann.locator('[data-testid="stSidebarUserContent"]').get_by_text(f"2. Model 3, 3 epochs · {bob_label}").wait_for()
             assert ann.get_by_role("button", name="Cancel").count() == 0
-            _shot(ann, "queue-ann")
-            _shot(bob, "queue-bob")
+            for person, name in ((ann, "queue-ann"), (bob, "queue-bob")):
+                person.get_by_role("heading", name="Train", exact=True).scroll_into_view_if_needed()
+                _shot(person, name)
 
             # Bob cancels his second entry.
             bob.locator('[data-testid="stMain"]').get_by_role("button", name="Cancel").nth(1).click()
