@@ -152,3 +152,8 @@ def test_health_command_ranks_a_flipped_label_first_with_imagenet_weights(tmp_pa
     assert summary["label_issues"][0]["path"] in planted["flipped"]
     assert all(item["suggested"] == "cats" for item in summary["label_issues"] if item["path"] in planted["flipped"])
     assert sorted(summary["duplicates"][0]["paths"]) == planted["copy"] and summary["duplicates"][0]["cross_split"]
+
+
+def test_health_command_on_a_missing_folder_says_so_without_a_traceback(tmp_path):
+    result = run_cli("health", "--data", tmp_path / "nowhere")
+    assert result.returncode == 2 and "does not exist" in result.stderr and "Traceback" not in result.stderr
