@@ -8,12 +8,16 @@ Skips when /usr/bin/chromium is absent (`make browser` installs it).
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from helpers import REPO
 from helpers_browser import browser, streamlit_server  # noqa: F401  (browser is a fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-TITLES = ["Data", "Samples", "Data health", "Augmentation", "Train", "Predict", "Evaluate", "Runs"]
+# The navigation's titles, in app.py's order (st.Page(..., title="...")).
+TITLES = re.findall(r'st\.Page\([^)]*title="([^"]+)"', (REPO / "app.py").read_text())
 PAGES = {"data": "catdog", "samples": "Samples", "augmentation": "Augmentation", "train": "Train", "predict": "Predict"}
 PAGES |= {"evaluate": "Evaluate", "runs": "Runs"}
 
