@@ -47,14 +47,14 @@ def enqueue(arguments: list[str], owner: str, label: str, what: str, root: Path 
     Call `ensure_runner` after it so that someone starts it.
     """
     root = _root(root)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
+    entry_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
     entry = {
-        "id": f"{stamp}-{secrets.token_hex(3)}",
+        "id": entry_id,
         "owner": owner,
         "label": label,
         "what": what,
         "arguments": [str(argument) for argument in arguments],
-        "log": str(root / FOLDER / f"{stamp}-{secrets.token_hex(3)}.log"),
+        "log": str(root / FOLDER / f"{entry_id}.log"),
         "queued": time.time(),
     }
     with _editing(root) as queue:

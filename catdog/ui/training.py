@@ -202,10 +202,11 @@ def _refuse_a_second_training() -> None:
 
 
 def _launch_stem(what: str) -> Path:
-    # <runs dir>/.launches/<stamp>-<what>: a launch's settings file and its log, side by side.
+    # <runs dir>/.launches/<stamp>-<random>-<what>: a launch's settings file and its log, side by side.
     folder = runs_dir() / LAUNCHES
     folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{time.strftime('%Y%m%d-%H%M%S')}-{what}"
+    # The random part keeps two people who queue in the same second from sharing a settings file.
+    return folder / f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}-{what}"
 
 
 def _launch(arguments: list[str], log_path: Path) -> dict:
