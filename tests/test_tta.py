@@ -3,6 +3,7 @@ a model blind to left and right by construction gets exactly its own predictions
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -87,3 +88,18 @@ def test_cli_evaluate_reports_calibration_and_tta_and_keeps_the_temperature(tiny
     predicted = run_cli("predict", copy, photo, "--tta")
     assert predicted.returncode == 0, predicted.stderr
     assert "calibrated probabilities (temperature" in predicted.stderr and "test-time augmentation" in predicted.stderr
+
+
+def test_tta_streams_any_number_of_images_in_bounded_memory(tiny_run):
+    run, _ = tiny_run
+    pulled = 0
+
+    def endless():
+        nonlocal pulled
+        while True:
+            pulled += 1
+            yield png_bytes(pulled % 2, seed=pulled)
+
+    results = list(itertools.islice(Predictor(run).predict_stream(endless(), batch_size=4, tta=True), 10))
+    assert len(results) == 10 and all(result.tta and result.label for result in results)
+    assert pulled <= 10 + 2 * 4  # decoding runs at most two batches ahead of the results
