@@ -35,6 +35,7 @@ def test_model4_curve_trains_only_the_head_on_cached_features(tiny_data, isolate
     assert list((isolated_dirs / "cache" / "features").glob("*.npy"))  # the cache training reads too
 
 
+@pytest.mark.slow
 def test_other_models_train_for_real_on_each_subset(tiny_data):
     dataset = load_dataset(tiny_data, batch_size=8, seed=1)
     rows = learning_curve(tiny_config(epochs=2, data=str(tiny_data)), seeds=2, fractions=(0.25, 1.0), dataset=dataset)

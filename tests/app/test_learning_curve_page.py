@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from helpers_app import plotly_specs, texts
 
 from catdog.ui import learning
 
 
+@pytest.mark.slow
 def test_learning_curve_page_draws_a_curve_in_the_background(app, app_dataset):
     at = app.run().switch_page("pages/learning_curve.py").run()
     assert not at.exception, at.exception
