@@ -36,6 +36,8 @@ def reliability_figure(before: Sequence[dict], after: Sequence[dict] | None = No
                 width=0.045,
                 name=name,
                 marker_color=color,
+                text=[row["images"] for row in rows],  # a bin of 3 images says little: show how many
+                textposition="outside",
                 customdata=[[row["confidence"], row["images"]] for row in rows],
                 hovertemplate="accuracy %{y:.1%}<br>mean confidence %{customdata[0]:.1%}<br>%{customdata[1]} images<extra></extra>",
             )
@@ -49,7 +51,7 @@ def reliability_figure(before: Sequence[dict], after: Sequence[dict] | None = No
         xaxis_title="confidence (top probability)",
         yaxis_title="accuracy",
         xaxis_range=[0, 1],
-        yaxis_range=[0, 1.02],
+        yaxis_range=[0, 1.1],
         xaxis_tickformat=".0%",
         yaxis_tickformat=".0%",
         legend=dict(orientation="h", y=-0.25),
