@@ -17,7 +17,8 @@ if "health_error" in st.session_state:
 with state.reported_errors():
     report, features = health.health_for(dataset)
     health.summary(report)
-    labels, duplicates, outliers, atlas = st.tabs(["Likely label errors", "Near-duplicates", "Outliers", "Embedding map"])
+    tabs = ["Likely label errors", "Near-duplicates", "Outliers", "Embedding map"]
+    labels, duplicates, outliers, atlas = st.tabs(tabs, key="health_tab")  # a key keeps the open tab over reruns
     with labels:
         health.label_issue_gallery(report)
     with duplicates:

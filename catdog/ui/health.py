@@ -57,7 +57,9 @@ def summary(report: HealthReport) -> None:
     columns = st.columns(5)
     columns[0].metric("Images", report.images)
     columns[1].metric("Likely label errors", len(report.label_issues))
-    columns[2].metric("Near-duplicate pairs", len(report.duplicates), f"{cross} across splits", delta_color="off")
+    columns[2].metric(
+        "Near-duplicate pairs", len(report.duplicates), f"{cross} across splits", delta_color="off", delta_arrow="off"
+    )
     columns[3].metric("Outliers", len(report.outliers))
     columns[4].metric("Left out of training", len(exclusions.load(report.root)))
     st.caption(
@@ -95,10 +97,11 @@ def duplicate_gallery(report: HealthReport) -> None:
     st.caption("Pairs of the same photo, those across splits first: a test image also in training inflates its accuracy.")
     shown = _how_many(len(report.duplicates), "health_duplicate_count")
     for number, pair in enumerate(report.duplicates[:shown]):
-        where = " and ".join(pair["splits"])
+        where = f"both in {pair['splits'][0]}" if not pair["cross_split"] else " and ".join(pair["splits"])
         warning = " — **across splits**" if pair["cross_split"] else ""
-        st.markdown(f"Similarity {pair['similarity']:.3f}, in {where}{warning}")
-        _gallery(report.root, [(path, os.path.basename(path)) for path in pair["paths"]], f"duplicate_{number}")
+        st.markdown(f"Similarity {pair['similarity']:.3f}, {where}{warning}")
+        names = [os.path.relpath(path, report.root) for path in pair["paths"]]
+        _gallery(report.root, list(zip(pair["paths"], names)), f"duplicate_{number}")
 
 
 def outlier_gallery(report: HealthReport) -> None:
