@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import sys
 import threading
 
 import numpy as np
 import streamlit as st
 from PIL import Image
+from streamlit.runtime.scriptrunner import script_runner  # its after-run hook: no setting exists
 
 from catdog import augment, calibration, explain, export, lite, runs
 from catdog.errors import CatdogError
@@ -21,6 +23,26 @@ from catdog.evaluate import Evaluation, calibration_summary, evaluate
 from catdog.images import load_image, thumbnail
 from catdog.models import count_params, create_model
 from catdog.predict import Prediction, Predictor
+
+
+def keep_keras_state_between_runs() -> None:
+    """Stop Streamlit from calling `keras.backend.clear_session()` after every script run.
+
+    Streamlit does it for apps that build a model on each rerun. This dashboard loads each model
+    once and shares it between sessions, so the reset only costs: its full garbage collection holds
+    the GIL for long once TensorFlow is loaded, queueing every other session (README, "Many people
+    at once"), and it empties TensorFlow's kernel cache under a Grad-CAM running in another
+    session. Matplotlib's figures are still closed, as Streamlit does.
+    """
+    script_runner._clean_problem_modules = _close_pyplot_figures
+
+
+def _close_pyplot_figures() -> None:
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")
+
+
+keep_keras_state_between_runs()  # every page that can load Keras imports this module
 
 
 def predictor_for(run: runs.Run) -> Predictor:

@@ -116,3 +116,15 @@ def test_a_photo_is_classified_once_across_reruns_and_sessions(app_factory, app_
     assert not at.exception and not other.exception
     assert _labels(at) == ["### cats", "### dogs"] and _labels(other) == ["### cats"]
     assert classified == ["red.png", "blue.png"]
+
+
+def test_keras_is_not_reset_after_every_rerun(app, trained_run, monkeypatch):
+    import keras
+
+    resets = []
+    monkeypatch.setattr(keras.backend, "clear_session", lambda *args, **kwargs: resets.append(args))
+    at = app.run().switch_page("pages/predict.py").run()
+    at.file_uploader(key="predict_uploads").upload("red.png", png_bytes(0), "image/png").run()
+    at.toggle(key="predict_gradcam").set_value(True).run()
+    assert not at.exception and _labels(at) == ["### cats"]
+    assert resets == []  # the shared model and TensorFlow's kernel cache survive every rerun
