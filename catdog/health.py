@@ -1,6 +1,6 @@
 """Data health: likely label errors, near-duplicates (and leakage across splits), outliers.
 
-    report = check_health("/data/pets", progress=print)   # or: python -m catdog health --data DIR
+    report, features = check_health("/data/pets")   # or: python -m catdog health --data DIR
     report.label_issues[0]  # {"path", "split", "given", "suggested", "score"}
 
 Everything is judged on the frozen MobileNetV2 features Model 4 trains on (`catdog.features`),
@@ -8,7 +8,7 @@ computed once and cached, so a dataset that Model 4 has trained on is checked in
 
 * label errors: out-of-fold class probabilities of every image (k-fold logistic regression on
   the features, each image predicted by a model that never saw it), ranked by cleanlab's
-  `find_label_issues`, which flags an image when its given class is less likely than the other
+  `find_label_issues`, which flags an image when its probability of another class reaches that
   class's typical confidence (per-class thresholds, so a hard class is not all flagged);
 * near-duplicates: pairs of images whose thumbnails (32 x 32 grey, as correlation vectors) are at
   least `DUPLICATE_SIMILARITY` alike, as they are or one mirrored (exact, re-encoded, resized and
@@ -112,7 +112,7 @@ def check_health(
     """Check a dataset: likely label errors, near-duplicates and outliers.
 
     Args:
-        data: the dataset folder; None is the tutorial's (or `config.data`).
+        data: the dataset folder; None is `config.data` (None there too: the tutorial's).
         config: the frozen base's settings (image size, batch size, weights); default Model 4's
             defaults, so the features are the ones Model 4's training caches.
         dataset: an already loaded dataset (all of its images, exclusions included); None loads it.
@@ -123,7 +123,9 @@ def check_health(
         (the report, the features it judged: the embedding map's input).
     """
     report = progress or (lambda *_: None)
-    config = config or RunConfig(model="model4", data=None if data is None else str(data))
+    config = config or RunConfig(model="model4")
+    if data is not None:
+        config = config.replace(data=str(data))
     if not get_spec(config.model).frozen_base:
         raise CatdogError(f"data health needs a frozen-base model's features (model4), not {config.model}.")
     if dataset is None:
@@ -131,8 +133,7 @@ def check_health(
         dataset = load_dataset(config.data, batch_size=config.batch_size, seed=config.seed, honour_exclusions=False)
     start = time.perf_counter()
     features = dataset_features(dataset, config, report)
-    feature_seconds, start = time.perf_counter() - start, time.perf_counter()
-    return analyse(features, dataset.root, report, feature_seconds, start), features
+    return analyse(features, dataset.root, report, feature_seconds=time.perf_counter() - start), features
 
 
 def analyse(
@@ -140,11 +141,11 @@ def analyse(
     root: str | Path,
     progress: Progress | None = None,
     feature_seconds: float = 0.0,
-    start: float | None = None,
 ) -> HealthReport:
-    """Judge features already computed (see `check_health`)."""
+    """Judge features already computed (see `check_health`); `feature_seconds` is reported as
+    the time they took."""
     report = progress or (lambda *_: None)
-    start = time.perf_counter() if start is None else start
+    start = time.perf_counter()
     report(0, 0, None, "looking for likely label errors")
     issues = label_issues(features)
     report(0, 0, None, "looking for near-duplicates")
