@@ -58,6 +58,8 @@ def cmd_data(args):
     lines.append(f"baseline accuracy (most frequent class): {summary['baseline_accuracy']:.3f}")
     lines.append(f"skipped files: {len(summary['skipped'])}")
     lines += [f"  {item['path']}: {item['reason']}" for item in summary["skipped"]]
+    if summary["excluded"]:
+        lines.append(f"left out of training: {len(summary['excluded'])} (python -m catdog exclude to list or change)")
     _emit(args, summary, lines)
 
 

@@ -80,6 +80,7 @@ def test_exclude_command_adds_removes_lists_and_clears(tiny_data):
     assert json.loads(added.stdout)["excluded"] == [image]
     listed = run_cli("exclude", "--data", tiny_data)
     assert image in listed.stdout and "1 images" in listed.stdout
+    assert "left out of training: 1" in run_cli("data", "--data", tiny_data).stdout
     assert json.loads(run_cli("exclude", image, "--remove", "--data", tiny_data, "--json").stdout)["excluded"] == []
     run_cli("exclude", image, "--data", tiny_data)
     assert json.loads(run_cli("exclude", "--clear", "--data", tiny_data, "--json").stdout)["excluded"] == []

@@ -20,6 +20,7 @@ from catdog.ui import health_charts
 
 GALLERY_COLUMNS = 4
 GALLERY_PAGE = 24  # images shown at first; a slider shows more
+KEPT_DATASETS = 4  # checked datasets kept in memory by the server
 FLAG_NAMES = {"label": "label error", "duplicate": "duplicate", "outlier": "outlier"}
 
 
@@ -46,7 +47,10 @@ def health_for(dataset: Dataset) -> tuple[HealthReport, ImageFeatures]:
             else:
                 bar.progress(0.0 if "features" in message else 1.0, text=f"{message}…")
 
-        kept[key] = check_health(config=RunConfig(model="model4", data=str(dataset.root)), progress=progress)
+        result = check_health(config=RunConfig(model="model4", data=str(dataset.root)), progress=progress)
+        while len(kept) >= KEPT_DATASETS:  # the oldest goes: a dataset's features are tens of MB
+            kept.pop(next(iter(kept)))
+        kept[key] = result
         bar.empty()
     return kept[key]
 
