@@ -38,7 +38,8 @@ def config_from_args(args) -> RunConfig:
     return RunConfig(**given)
 
 
-def _emit(args, value, lines):
+def emit(args, value, lines):
+    """Print `value` as one JSON line with --json, else `lines` for people."""
     if args.json:
         print(json.dumps(value))
     else:
@@ -60,7 +61,7 @@ def cmd_data(args):
     lines += [f"  {item['path']}: {item['reason']}" for item in summary["skipped"]]
     if summary["excluded"]:
         lines.append(f"left out of training: {len(summary['excluded'])} (python -m catdog exclude to list or change)")
-    _emit(args, summary, lines)
+    emit(args, summary, lines)
 
 
 def cmd_health(args):
@@ -82,7 +83,7 @@ def cmd_health(args):
             bar.refresh()
 
         report, _ = check_health(args.data, progress=progress)
-    _emit(args, report.to_dict(), report_lines(report, args.limit))
+    emit(args, report.to_dict(), report_lines(report, args.limit))
 
 
 def cmd_exclude(args):
@@ -101,7 +102,7 @@ def cmd_exclude(args):
         (exclusions.remove if args.remove else exclusions.add)(dataset.root, given)
     excluded = sorted(exclusions.load(dataset.root))
     lines = [f"left out of training ({len(excluded)} images of {dataset.root}):"] + [f"  {path}" for path in excluded]
-    _emit(args, {"root": str(dataset.root), "excluded": excluded}, lines)
+    emit(args, {"root": str(dataset.root), "excluded": excluded}, lines)
 
 
 def cmd_models(args):
@@ -120,7 +121,7 @@ def cmd_models(args):
                 "tutorial_val_accuracy": spec.tutorial_val_accuracy,
             }
         )
-    _emit(
+    emit(
         args,
         entries,
         [
@@ -166,7 +167,7 @@ def cmd_train(args):
     where = str(run.path)
     if not run.path.exists():  # a worker of a multi-worker run: its scratch copy is gone, the chief has the run
         summary["run_dir"], where = None, "this worker's part of a multi-worker run (the chief's machine saved the run)"
-    _emit(
+    emit(
         args,
         summary,
         [
@@ -197,7 +198,7 @@ def cmd_reproduce(args):
         lines.append(
             f"{row['model']:<8} {row['tutorial_val_accuracy']:>12.4f} {row['val_accuracy'] or float('nan'):>10.4f} {test if test is not None else float('nan'):>11.4f} {row['seconds'] or 0:>8.1f}"
         )
-    _emit(args, rows, lines)
+    emit(args, rows, lines)
 
 
 def cmd_bench(args):
@@ -224,7 +225,7 @@ def cmd_bench(args):
         precisions=tuple(args.precision),
         runs_root=args.runs_dir,
     )
-    _emit(args, report, [format_report(report)])
+    emit(args, report, [format_report(report)])
 
 
 def cmd_bench_predict(args):
@@ -254,7 +255,7 @@ def cmd_bench_load(args):
 
 def cmd_runs(args):
     found = [run.summary() for run in list_runs(Path(args.runs_dir) if args.runs_dir else None)]
-    _emit(
+    emit(
         args,
         found,
         [
@@ -311,7 +312,7 @@ def cmd_evaluate(args):
             f"test-time augmentation (image and mirror averaged): accuracy {tta['test_accuracy_without_tta']:.4f} without, "
             f"{tta['test_accuracy_with_tta']:.4f} with; {tta['predictions_changed']} predictions changed"
         )
-    _emit(args, summary, lines)
+    emit(args, summary, lines)
 
 
 def cmd_export(args):
@@ -322,7 +323,7 @@ def cmd_export(args):
         raise CatdogError(f"folder {output.parent} does not exist; create it or choose another --output.")
     payload = export.keras_bytes(run) if args.format == "keras" else export.tflite_bundle(run)
     write_bytes_atomic(output, payload)
-    _emit(
+    emit(
         args,
         {"path": str(output), "format": args.format, "bytes": len(payload)},
         [f"wrote {output} ({len(payload) / 1e6:.1f} MB)"],
@@ -338,7 +339,7 @@ def cmd_predict(args):
             summary = predict_files(predictor, args.images, writer.write, args.batch_size, tta=args.tta)
         finally:
             writer.close()
-        _emit(args, {**dataclasses.asdict(summary), "output": str(args.output)}, [f"wrote {args.output}: {summary.line()}"])
+        emit(args, {**dataclasses.asdict(summary), "output": str(args.output)}, [f"wrote {args.output}: {summary.line()}"])
     elif args.json:  # one JSON array, printed piece by piece as results come
         print("[", end="", flush=True)
         separator = ""

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from catdog.commands import _emit
+from catdog.commands import emit
 from catdog.config import RunConfig
 from catdog.data import load_dataset
 from catdog.errors import CatdogError
@@ -56,7 +56,7 @@ def cmd_learning_curve(args):
         f"{row['low']:>7.3f}-{row['high']:<7.3f} {row['seconds']:>8.1f}"
         for row in rows
     ]
-    _emit(args, rows, lines)
+    emit(args, rows, lines)
 
 
 def cmd_stress(args):
@@ -83,7 +83,7 @@ def cmd_stress(args):
         + ", ".join(f"{strength:g}: {accuracy:.3f}" for strength, accuracy in zip(row["strengths"], row["accuracy"]))
         for row in rows
     ]
-    _emit(args, rows, [f"test accuracy under each perturbation, by strength ({run.name}):", *lines])
+    emit(args, rows, [f"test accuracy under each perturbation, by strength ({run.name}):", *lines])
 
 
 def cmd_diff(args):
@@ -105,4 +105,4 @@ def cmd_diff(args):
         f"second {row['second']['label']} {max(row['second']['probabilities'].values()):.0%}"
         for row in rows
     ]
-    _emit(args, rows, lines)
+    emit(args, rows, lines)

@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 # The navigation's titles, in app.py's order (st.Page(..., title="...")).
 TITLES = re.findall(r'st\.Page\([^)]*title="([^"]+)"', (REPO / "app.py").read_text())
 PAGES = {"data": "catdog", "samples": "Samples", "augmentation": "Augmentation", "train": "Train", "predict": "Predict"}
-PAGES |= {"evaluate": "Evaluate", "runs": "Runs"}
+PAGES |= {"evaluate": "Evaluate", "runs": "Runs", "health": "Data health", "learning_curve": "Learning curve"}
 
 
 def _opened_through_app(page, url: str, path: str, heading: str) -> None:
