@@ -21,6 +21,7 @@ CHROMIUM_ARGS = [
     "--disable-gpu",
     "--disable-background-networking",
     "--disable-component-update",
+    "--disable-sync",
     "--no-first-run",
 ]
 
@@ -37,10 +38,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def streamlit_server(base: Path, environment: dict | None = None, port: int | None = None):
+def streamlit_server(base: Path, environment: dict | None = None, port: int | None = None, options: tuple[str, ...] = ()):
     """A fresh `streamlit run app.py` with its runs, data and cache folders under `base`: its URL.
 
-    `port` lets a restarted server answer at the address the browser already has.
+    `port` lets a restarted server answer at the address the browser already has; `options` are
+    more of `streamlit run`'s, e.g. ("--server.maxUploadSize", "1").
     """
     port = port or free_port()
     environment = {
@@ -51,7 +53,18 @@ def streamlit_server(base: Path, environment: dict | None = None, port: int | No
         "KERAS_HOME": str(base / "keras"),
         **(environment or {}),
     }
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.fileWatcherType", "none"]
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "app.py",
+        "--server.port",
+        str(port),
+        "--server.fileWatcherType",
+        "none",
+        *options,
+    ]
     base.mkdir(parents=True, exist_ok=True)
     with open(base / f"server-{port}.log", "ab") as log:
         process = subprocess.Popen(

@@ -14,35 +14,17 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from helpers import REPO, png_bytes, write_tutorial_layout
+from helpers_browser import CHROMIUM, CHROMIUM_ARGS, needs_chromium, streamlit_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOTS = REPO / "test-output" / "screenshots"
 SLOW = 180_000  # ms: the first TensorFlow import and training start on a busy 2-core machine
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -51,62 +33,21 @@ def server(tmp_path_factory):
 
     Yields (url, base folder, seconds from launch until the server answered, launch time).
     """
-    if not CHROMIUM.exists():
-        pytest.skip(f"needs Debian's Chromium at {CHROMIUM} (make browser)")
+    needs_chromium()
     base = tmp_path_factory.mktemp("browser")
     # 64x64 images, 60 per class: a training epoch lasts long enough to watch, yet a short test.
     write_tutorial_layout(base / "data" / "pets", train_per_class=60, validation_per_class=30, size=64)
-    port = _free_port()
     environment = {
-        **os.environ,
-        "CATDOG_RUNS_DIR": str(base / "runs"),
-        "CATDOG_DATA_ROOT": str(base / "data"),
-        "CATDOG_CACHE_DIR": str(base / "cache"),
-        "KERAS_HOME": str(base / "keras"),
         "CATDOG_LITERT": "1",  # a user's default (the other tests turn it off)
         "CATDOG_ANYONE_MAY_STOP": "1",  # the walk reloads (a new session) before it stops its training
     }
-    command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "app.py",
-        "--server.port",
-        str(port),
-        "--server.headless",
-        "true",
-        "--server.fileWatcherType",
-        "none",
-        # 1 MB instead of the configured 200, so the test can go over the limit cheaply.
-        "--server.maxUploadSize",
-        "1",
-    ]
-    log = open(base / "server.log", "wb")  # noqa: SIM115  (closed at teardown)
     launched = time.monotonic()
-    process = subprocess.Popen(command, cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not start: {(base / 'server.log').read_text()[-3000:]}")
-            time.sleep(0.1)
-        yield url, base, time.monotonic() - launched, launched
-    finally:
-        _stop_trainings(base / "runs")
-        os.killpg(process.pid, signal.SIGTERM)
+    # 1 MB instead of the configured 200, so the test can go over the limit cheaply.
+    with streamlit_server(base, environment, options=("--server.maxUploadSize", "1")) as url:
         try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-        log.close()
+            yield url, base, time.monotonic() - launched, launched
+        finally:
+            _stop_trainings(base / "runs")
 
 
 def _stop_trainings(root: Path) -> None:
