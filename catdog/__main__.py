@@ -9,6 +9,7 @@
     python -m catdog bench [--data DIR] [--models KEY...] [--epochs N] [--model4-epochs N] [--json]
     python -m catdog bench-predict RUN_DIR [--data DIR] [--counts N...] [--json]
     python -m catdog bench-data [--images N] [--json]
+    python -m catdog bench-epoch [--model KEY] [--data DIR] [--precision P...] [--json]
     python -m catdog bench-load --run RUN_DIR [--people N...] [--rounds N] [--photos DIR] [--tensorflow] [--json]
     python -m catdog learning-curve [--model KEY] [--data DIR] [--seeds N] [--epochs N] [--json]
     python -m catdog stress RUN_DIR [--images N] [--json]
@@ -150,6 +151,15 @@ def _parser() -> argparse.ArgumentParser:
     data_scale.add_argument("--images", type=int, default=100_000, help="how many (default 100000)")
     _json_option(data_scale)
     data_scale.set_defaults(command=commands.cmd_bench_data)
+
+    epoch = subcommands.add_parser(
+        "bench-epoch", help="where one training epoch goes: data, forward, backward, update, validation"
+    )
+    epoch.add_argument("--model", default="model1", help="a model trained on images (default model1)")
+    epoch.add_argument("--precision", nargs="+", choices=PRECISIONS, default=["float32", "mixed_bfloat16"], help="default: both")
+    _data_option(epoch)
+    _json_option(epoch)
+    epoch.set_defaults(command=commands.cmd_bench_epoch)
 
     load = subcommands.add_parser("bench-load", help="many people on the Predict page at once, in a real browser")
     load.add_argument("--run", required=True, help="the trained run to predict with")

@@ -244,6 +244,15 @@ def cmd_bench_data(args):
         print(json.dumps(row))
 
 
+def cmd_bench_epoch(args):
+    get_spec(args.model)  # fail fast, before TensorFlow starts
+    from catdog.bench.epoch import run_epoch_bench  # the bench package loads Keras
+
+    report = run_epoch_bench(args.model, args.data, tuple(args.precision), say=(lambda line: None) if args.json else print)
+    if args.json:
+        print(json.dumps(report))
+
+
 def cmd_bench_load(args):
     from catdog.bench.load import run_load_bench  # the bench package loads Keras
 

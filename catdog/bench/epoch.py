@@ -1,0 +1,132 @@
+"""Where one training epoch goes, for a model trained on images (Models 1, 2, 3, 5).
+
+    python -m catdog bench-epoch --model model1 --data DIR [--precision float32 mixed_bfloat16] [--json]
+
+Each part is timed on its own, as catdog's training runs it (same model, precision, batch and
+tf.data pipeline): reading and decoding the training images (the first pass, then from the cache
+of decoded images), one training step (forward, backward and update), the forward pass alone,
+forward and backward without the update, the validation pass, and saving the model. Steps are the
+median of several after warm-up, so a figure is the work itself, not tracing or the first call's
+set-up. An epoch's estimate is steps x step + validation + checkpoint; the first epoch adds the
+decode pass.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from catdog.config import RunConfig
+from catdog.cpu import relevant_flags
+from catdog.data import load_dataset, make_tf_dataset
+from catdog.errors import CatdogError
+from catdog.models import create_model, get_spec, training_precision
+
+WARM_UP, REPEATS = 3, 8  # steps before timing, steps timed (median)
+
+
+def run_epoch_bench(
+    model: str,
+    data: str | Path | None,
+    precisions: tuple[str, ...] = ("float32", "mixed_bfloat16"),
+    image_size: tuple[int, int] = (160, 160),
+    batch_size: int = 32,
+    say: Callable[[str], None] = print,
+) -> dict:
+    """{"machine", "model", "rows": one per precision} with each part's seconds (see the module doc)."""
+    spec = get_spec(model)
+    if spec.frozen_base:
+        raise CatdogError(f"{model} trains on cached features (see `bench`); bench-epoch times the models trained on images.")
+    dataset = load_dataset(data, batch_size=batch_size, seed=RunConfig().seed)
+    steps = math.ceil(len(dataset.train) / batch_size)
+    train_ds = make_tf_dataset(dataset.train, image_size, batch_size, shuffle=True, seed=0)
+    validation_ds = make_tf_dataset(dataset.validation, image_size, batch_size)
+    decode = _seconds(lambda: _drain(train_ds))  # the first pass decodes and fills the cache
+    cached = _seconds(lambda: _drain(train_ds))
+    say(f"[bench-epoch] {len(dataset.train)} training images, {steps} steps: decode {decode:.1f}s, from cache {cached:.2f}s")
+    images, labels = next(iter(train_ds))
+    rows = []
+    for requested in precisions:
+        precision = training_precision(model, requested)
+        keras.utils.set_random_seed(0)
+        rate = RunConfig(model=model).learning_rate
+        network = create_model(model, image_size, len(dataset.class_names), rate, precision=precision)
+        row = {"precision": precision, "steps": steps, "decode_first_pass_seconds": decode, "cached_pass_seconds": cached}
+        row.update(_time_parts(network, images, labels, validation_ds))
+        row["epoch_estimate_seconds"] = steps * row["step_ms"] / 1000 + row["validation_seconds"] + row["checkpoint_seconds"]
+        say(format_row(model, row))
+        rows.append(row)
+        keras.backend.clear_session()
+    return {"machine": {"cpu_flags": relevant_flags()}, "model": model, "rows": rows}
+
+
+def _time_parts(network, images, labels, validation_ds) -> dict:
+    """One step's parts (milliseconds), a validation pass and a save (seconds)."""
+    parts = {"step_ms": _median_ms(lambda: network.train_on_batch(images, labels))}
+    parts["forward_ms"] = _median_ms(lambda: network.predict_on_batch(images))
+    gradients = _gradients(network)
+    parts["forward_backward_ms"] = _median_ms(lambda: gradients(images, labels))
+    parts["update_ms"] = parts["step_ms"] - parts["forward_backward_ms"]
+    parts["validation_seconds"] = _seconds(lambda: network.evaluate(validation_ds, verbose=0))
+    with tempfile.TemporaryDirectory(prefix="catdog-bench-epoch-") as scratch:
+        parts["checkpoint_seconds"] = _seconds(lambda: network.save(Path(scratch) / "model.keras"))
+    return parts
+
+
+def format_row(model: str, row: dict) -> str:
+    """One line: each part of an epoch in the units people compare."""
+    return (
+        f"{model} {row['precision']:<14} step {row['step_ms']:.0f} ms (forward {row['forward_ms']:.0f}, "
+        f"backward {row['forward_backward_ms'] - row['forward_ms']:.0f}, update {row['update_ms']:.0f}) x {row['steps']} "
+        f"+ validation {row['validation_seconds']:.1f}s + checkpoint {row['checkpoint_seconds']:.1f}s "
+        f"= {row['epoch_estimate_seconds']:.1f}s an epoch (first epoch + decode {row['decode_first_pass_seconds']:.1f}s)"
+    )
+
+
+def _gradients(network):
+    """Forward and backward without the optimizer's update, compiled as `fit` compiles a step."""
+
+    @tf.function
+    def gradients(images, labels):
+        with tf.GradientTape() as tape:
+            outputs = network(images, training=True)
+            value = network.compute_loss(x=images, y=labels, y_pred=outputs)
+        return tape.gradient(value, network.trainable_variables)
+
+    return gradients
+
+
+def _median_ms(step: Callable[[], object]) -> float:
+    for _ in range(WARM_UP):
+        _finish(step())
+    times = []
+    for _ in range(REPEATS):
+        tick = time.perf_counter()
+        _finish(step())
+        times.append(time.perf_counter() - tick)
+    return statistics.median(times) * 1000
+
+
+def _finish(result) -> None:
+    # Values come back lazily from TensorFlow: reading them waits for the work.
+    for value in tf.nest.flatten(result):
+        np.asarray(value)
+
+
+def _seconds(work: Callable[[], object]) -> float:
+    tick = time.perf_counter()
+    work()
+    return time.perf_counter() - tick
+
+
+def _drain(dataset) -> None:
+    for _ in dataset:
+        pass

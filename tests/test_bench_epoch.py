@@ -1,0 +1,26 @@
+"""bench-epoch: each part of an epoch timed on its own, for the models trained on images."""
+
+from __future__ import annotations
+
+import pytest
+
+from catdog.bench.epoch import format_row, run_epoch_bench
+from catdog.errors import CatdogError
+
+
+def test_each_part_of_an_epoch_is_timed_and_adds_up(tiny_data):
+    lines = []
+    report = run_epoch_bench("model3", tiny_data, ("float32",), image_size=(32, 32), batch_size=8, say=lines.append)
+    [row] = report["rows"]
+    assert row["precision"] == "float32" and row["steps"] == 10  # 80 training images, 8 a batch
+    assert 0 < row["forward_ms"] < row["forward_backward_ms"]
+    assert row["step_ms"] == pytest.approx(row["forward_backward_ms"] + row["update_ms"])
+    assert row["validation_seconds"] > 0 and row["checkpoint_seconds"] > 0
+    total = row["steps"] * row["step_ms"] / 1000 + row["validation_seconds"] + row["checkpoint_seconds"]
+    assert row["epoch_estimate_seconds"] == pytest.approx(total)
+    assert lines[-1] == format_row("model3", row) and "update" in lines[-1]
+
+
+def test_models_trained_on_features_are_sent_to_bench(tiny_data):
+    with pytest.raises(CatdogError, match="bench-epoch times the models trained on images"):
+        run_epoch_bench("model4", tiny_data)
