@@ -137,19 +137,23 @@ def test_two_people_share_one_training_queue(browser, place):  # noqa: F811
         sidebar.get_by_text(f"started by {bob_label}").wait_for()
         (bobs,) = [run for run in runs.list_runs(root) if run.state == runs.RUNNING]
         runs.request_stop(bobs.path)  # as a teacher would
-        sidebar.get_by_text(f"started by {ann_entry['label']}").wait_for(timeout=SLOW)
+        # Ann's one epoch may run between two refreshes of the sidebar: her entry leaving the queue
+        # is what the page is sure to show.
+        sidebar.get_by_text(f"1. Model 3, 1 epoch · {ann_entry['label']}").wait_for(state="detached", timeout=SLOW)
         page.close()
-    _wait_until(
+    (anns,) = _wait_until(
         lambda: [run for run in runs.list_runs(root) if run.config.epochs == 1 and run.state == runs.FINISHED],
         "Ann's last training to finish",
     )
+    assert queue.starter_of(anns, root)["id"] == ann_entry["id"]
     assert sorted(run.state for run in runs.list_runs(root)) == [runs.FINISHED, runs.STOPPED, runs.STOPPED]
     assert queue.waiting(root) == []
 
 
 def _wait_until(condition, what: str, timeout: float = SLOW / 1000):
     deadline = time.monotonic() + timeout
-    while not condition():
+    while not (found := condition()):
         if time.monotonic() > deadline:
             pytest.fail(f"timed out waiting for {what}")
         time.sleep(0.2)
+    return found
