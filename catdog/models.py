@@ -227,7 +227,8 @@ def training_precision(key: str, requested: str = "auto") -> str:
 
 
 def compile_model(model, learning_rate: float = 0.001, steps_per_execution: int = 1, decay_steps: int | None = None) -> None:
-    """Compile with Adam and the loss that matches the model's output layer.
+    """Compile with Adam (Keras' own, updated by a fused kernel: `catdog.adam`) and the loss that
+    matches the model's output layer.
 
     Args:
         model: the model to compile.
@@ -240,10 +241,12 @@ def compile_model(model, learning_rate: float = 0.001, steps_per_execution: int 
     """
     import keras
 
+    from catdog.adam import FusedAdam  # TensorFlow itself: loaded only when a model is compiled
+
     sigmoid = is_sigmoid(model.output_shape[-1])
     loss = keras.losses.BinaryCrossentropy() if sigmoid else keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps) if decay_steps else learning_rate
-    model.compile(optimizer=keras.optimizers.Adam(rate), loss=loss, metrics=["accuracy"], steps_per_execution=steps_per_execution)
+    model.compile(optimizer=FusedAdam(rate), loss=loss, metrics=["accuracy"], steps_per_execution=steps_per_execution)
 
 
 def count_params(model) -> tuple[int, int]:
