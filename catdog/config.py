@@ -14,7 +14,7 @@ from catdog.models import COMPUTE_PRECISIONS, MODELS, ModelSpec
 
 PRECISIONS = ("auto", *COMPUTE_PRECISIONS)
 STRATEGIES = ("default", "mirrored", "multi-worker")
-FEATURE_PRECISIONS = ("float32", "int8")
+FEATURE_PRECISIONS = ("auto", "float32", "int8")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,8 +33,9 @@ class RunConfig:
     # running the frozen network every epoch; same function, far less work (see train.py).
     fast: bool = True
     # The frozen base on LiteRT for those features: "int8" quantized after training, calibrated on
-    # training images (faster, features close to float32's), or "float32". TensorFlow (a GPU) runs float32.
-    feature_precision: str = "float32"
+    # training images (faster, features close to float32's), or "float32"; "auto": int8 on CPUs
+    # with int8 dot products (see features.feature_precision). TensorFlow (a GPU) runs float32.
+    feature_precision: str = "auto"
     # None keeps the model's own augmentation (as in the tutorial); a value overrides it.
     flip: str | None = None
     rotation: float | None = None  # fraction of a full turn, as in keras.layers.RandomRotation

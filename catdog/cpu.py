@@ -24,6 +24,12 @@ def relevant_flags() -> list[str]:
     return [flag for flag in RELEVANT_FLAGS if flag in cpu_flags()]
 
 
+def has_int8_dot_products() -> bool:
+    """int8 dot products in hardware (VNNI: AVX512_VNNI on AMD Zen 4 and Intel since Cascade Lake,
+    AVX_VNNI, AMX): XNNPACK's int8 kernels use them, so a quantized network runs much faster."""
+    return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & cpu_flags())
+
+
 def has_bfloat16_arithmetic() -> bool:
     """bfloat16 dot products in hardware: AVX512_BF16 (AMD Zen 4 and later, Intel Cooper Lake)
     or AMX (Intel Sapphire Rapids and later). oneDNN uses either for bfloat16 layers."""

@@ -219,7 +219,7 @@ def dataset_features(dataset: Dataset, config: RunConfig, progress: Progress | N
 
     @functools.cache
     def base():  # only on a cache miss
-        return frozen_forward(frozen, key, config, lambda message: report(0, 0, None, message))
+        return frozen_forward(frozen, key, config, lambda message: report(0, 0, None, message), calibration=dataset.train)
 
     flips = flip_variants(config.flip if config.flip is not None else get_spec(config.model).flip)
     thumbnails_key = f"thumbnails-{THUMBNAIL_SIDE}-{config.image_size}"

@@ -133,7 +133,7 @@ class _HeadOnFeatures:
         model = create_model(config.model, config.image_size, len(dataset.class_names), pretrained=config.pretrained)
         features, self.head = split_frozen(model)
         key = frozen_weights_key(features, config)
-        base = functools.cache(lambda: frozen_forward(features, key, config))
+        base = functools.cache(lambda: frozen_forward(features, key, config, calibration=dataset.train))
 
         def on_batch(done, batches, seconds_left, message):
             report(0, 1, seconds_left, f"{message}: batch {done} of {batches}")

@@ -318,7 +318,8 @@ def _frozen_features(features, session: TrainingSession) -> tuple[np.ndarray, np
     @functools.cache
     def base():  # made on the first cache miss only: a warm cache needs no conversion
         announce = lambda message: session.progress("features", message=message)  # noqa: E731
-        forward, engine = frozen_forward(features, key, config, announce, calibration=train_split)
+        # Calibrated on the whole training split, as every worker has it: each converts alike.
+        forward, engine = frozen_forward(features, key, config, announce, calibration=session.dataset.train)
         runs.update_status(session.run_dir, feature_engine=engine)
         return forward, engine
 

@@ -78,6 +78,9 @@ def tiny_config(**changes):
     """Settings for a quick run on the tiny datasets: Model 3 at 32x32, 4 epochs, no downloads."""
     from catdog.config import RunConfig
 
-    values = dict(model="model3", epochs=4, batch_size=8, image_size=(32, 32), seed=1, pretrained=False)
+    # Exact frozen features: "auto" would quantize them on a CPU with VNNI, a machine's choice.
+    values = dict(
+        model="model3", epochs=4, batch_size=8, image_size=(32, 32), seed=1, pretrained=False, feature_precision="float32"
+    )
     values.update(changes)
     return RunConfig(**values)

@@ -114,3 +114,25 @@ def test_int8_features_are_a_second_engine_with_their_own_caches(tiny_data, tmp_
     for first, second in by_shape.values():
         assert not np.array_equal(first, second)
         assert np.corrcoef(first.ravel(), second.ravel())[0, 1] > 0.7
+
+
+@pytest.mark.parametrize(
+    ("flags", "litert_on", "expected"),
+    [
+        ({"avx2", "avx512f", "avx512_vnni"}, "1", "int8"),  # Zen 4, Cascade Lake and later
+        ({"avx2", "avx_vnni"}, "1", "int8"),
+        ({"avx2", "amx_int8"}, "1", "int8"),
+        ({"avx2", "fma"}, "1", "float32"),  # no int8 dot products (Zen 2/3)
+        ({"avx2", "avx512_vnni"}, "0", "float32"),  # TensorFlow runs the base: float32 only
+    ],
+)
+def test_auto_feature_precision_quantizes_only_where_the_cpu_has_int8_dot_products(flags, litert_on, expected, monkeypatch):
+    from catdog import cpu, features, lite
+
+    monkeypatch.setattr(cpu, "cpu_flags", lambda: frozenset(flags))
+    monkeypatch.setenv("CATDOG_LITERT", litert_on)
+    if litert_on == "1" and not lite.available():
+        pytest.skip("LiteRT is not the engine here (a GPU is visible or ai-edge-litert is missing)")
+    assert features.feature_precision(tiny_config(feature_precision="auto")) == expected
+    for forced in ("float32", "int8"):  # a setting, whatever the CPU, where LiteRT runs
+        assert features.feature_precision(tiny_config(feature_precision=forced)) == (forced if litert_on == "1" else "float32")

@@ -55,7 +55,7 @@ ALLOWED_IMPORTS = {
     "explain": {"errors", "images", "models"},
     "export": {"errors", "lite", "models", "runs"},
     "batch": {"errors", "images", "predict"},
-    "features": {"errors", "paths", "config", "data", "architectures", "models", "lite", "runs"},
+    "features": {"errors", "paths", "cpu", "config", "data", "architectures", "models", "lite", "runs"},
     "callbacks": {"errors", "paths", "config", "data", "models", "runs", "cluster"},
     "train": {"errors", "paths", "config", "data", "images", "architectures", "models", "runs", "features", "callbacks"}
     | {"cluster"},
