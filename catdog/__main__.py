@@ -131,6 +131,13 @@ def _parser() -> argparse.ArgumentParser:
         default=["auto"],
         help="catdog trains each model once per precision given, e.g. float32 mixed_bfloat16 (default auto)",
     )
+    bench.add_argument(
+        "--feature-precision",
+        nargs="+",
+        choices=FEATURE_PRECISIONS,
+        default=["auto"],
+        help="Model 4 trains once per feature precision given, e.g. float32 int8, each from a cold feature cache (default auto)",
+    )
     bench.add_argument("--warm-cache", action="store_true", help="keep catdog's feature cache (default: start with an empty one)")
     bench.add_argument(
         "--random-weights", dest="pretrained", action="store_false", help="Model 4 without ImageNet weights (for quick checks)"

@@ -223,6 +223,7 @@ def cmd_bench(args):
         memory=args.memory,
         warm_cache=args.warm_cache,
         precisions=tuple(args.precision),
+        feature_precisions=tuple(args.feature_precision),
         runs_root=args.runs_dir,
     )
     emit(args, report, [format_report(report)])

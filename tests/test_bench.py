@@ -86,6 +86,25 @@ def test_bench_refuses_what_it_cannot_compare(tiny_data, tmp_path):
         run_bench(single, models=("model1",), epochs=1)
 
 
+def test_bench_trains_model4_once_per_feature_precision_and_other_models_once(tiny_data, litert):
+    report = run_bench(
+        tiny_data,
+        models=("model1", "model4"),
+        epochs=1,
+        image_size=(32, 32),
+        batch_size=8,
+        pretrained=False,
+        reference=False,
+        prediction=False,
+        memory=False,
+        feature_precisions=("float32", "int8"),
+    )
+    rows = [(row["model"], row["catdog"]["feature_engine"]) for row in report["models"]]
+    assert rows == [("model1", None), ("model4", "LiteRT"), ("model4", "LiteRT int8")]
+    assert report["settings"]["feature_precisions"] == ["float32", "int8"]
+    assert "LiteRT int8 [0.9827]:" in format_report(report)  # its curve, labelled by engine
+
+
 def test_bench_command_prints_json(tiny_data):
     finished = run_cli(
         "bench",

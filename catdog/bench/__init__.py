@@ -16,6 +16,7 @@ Timings depend on what else the machine runs; the report records the load averag
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import platform
 import sys
@@ -61,6 +62,7 @@ def run_bench(
     memory: bool = True,
     warm_cache: bool = False,
     precisions: tuple[str, ...] = ("auto",),
+    feature_precisions: tuple[str, ...] = ("auto",),
     runs_root: str | Path | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict:
@@ -79,6 +81,8 @@ def run_bench(
         warm_cache: keep catdog's feature cache ($CATDOG_CACHE_DIR) instead of an empty one.
         precisions: catdog trains each model once per precision ("auto", "float32",
             "mixed_bfloat16"), beside one reference run: a row each.
+        feature_precisions: models with a frozen base (Model 4) train once per feature precision
+            too ("auto", "float32", "int8"), each from a cold feature cache.
         runs_root: where catdog's runs go (default: a temporary folder, removed afterwards).
         progress: called with one line of text at every step (default: print to stderr).
 
@@ -111,6 +115,7 @@ def run_bench(
             "fast": fast,
             "warm_cache": warm_cache,
             "precisions": list(precisions),
+            "feature_precisions": list(feature_precisions),
         },
     }
     with contextlib.ExitStack() as stack:
@@ -140,11 +145,12 @@ def run_bench(
             if reference:
                 say(f"[bench] {key}: reference (the tutorial as written), {count} epochs")
                 reference_side = time_reference(key, data, count, image_size, batch_size, pretrained, tutorial, say)
-            for precision in precisions:
+            engines = feature_precisions if get_spec(key).frozen_base and fast else ("auto",)
+            for precision, feature_precision in itertools.product(precisions, engines):
                 row = {"model": key, "epochs": count, "tutorial_val_accuracy": tutorial}
                 if reference:
                     row["reference"] = reference_side
-                say(f"[bench] {key}: catdog, {count} epochs, precision {precision}")
+                say(f"[bench] {key}: catdog, {count} epochs, precision {precision}, feature precision {feature_precision}")
                 config = RunConfig(
                     model=key,
                     epochs=count,
@@ -154,6 +160,7 @@ def run_bench(
                     fast=fast,
                     pretrained=pretrained,
                     precision=precision,
+                    feature_precision=feature_precision,
                 )
                 row["catdog"], run = time_catdog(config, dataset, load_seconds, runs_root, tutorial, say)
                 if key == "model4" and config.fast:

@@ -84,6 +84,8 @@ def format_report(report: dict) -> str:
         notes.append("TensorFlow's default oneDNN setting" if onednn is None else f"TF_ENABLE_ONEDNN_OPTS={onednn}")
         if side.get("precision"):
             notes.append(side["precision"])
+        if side.get("feature_engine"):
+            notes.append(f"features on {side['feature_engine']}")
         if side.get("fast_path"):
             notes.append(
                 f"features {side['feature_seconds']:.1f}s, cached rerun {side.get('second_run_total_seconds', float('nan')):.1f}s"
@@ -114,7 +116,8 @@ def format_report(report: dict) -> str:
     for row in report["models"]:
         for name in ("reference", "catdog"):
             if name in row and not (name == "reference" and row["model"] == previous):
-                label = f"catdog {row[name].get('precision') or ''}".strip() if name == "catdog" else name
+                label = " ".join(filter(None, ["catdog", row[name].get("precision"), row[name].get("feature_engine")]))
+                label = label if name == "catdog" else name
                 lines.append(
                     f"  {row['model']} {label:<9} [{row['tutorial_val_accuracy']}]: "
                     + " ".join(f"{value:.4f}" for value in row[name]["val_accuracy"])

@@ -76,6 +76,7 @@ def time_catdog(config: RunConfig, dataset, load_seconds, runs_root, tutorial_ac
         precision=run.status.get("precision"),
         tf_enable_onednn_opts=os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
         feature_seconds=_round(run.status.get("feature_seconds")),
+        feature_engine=run.status.get("feature_engine"),
         run_dir=str(run.path),
     )
     keras.backend.clear_session()
