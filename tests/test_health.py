@@ -157,3 +157,19 @@ def test_health_command_ranks_a_flipped_label_first_with_imagenet_weights(tmp_pa
 def test_health_command_on_a_missing_folder_says_so_without_a_traceback(tmp_path):
     result = run_cli("health", "--data", tmp_path / "nowhere")
     assert result.returncode == 2 and "does not exist" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_health_judges_on_exact_features_unless_told_otherwise(tmp_path, monkeypatch):
+    from catdog import features as frozen_features
+    from catdog import health
+
+    asked = []
+    real = frozen_features.frozen_weights_key
+    monkeypatch.setattr(
+        health, "frozen_weights_key", lambda base, config: asked.append(config.feature_precision) or real(base, config)
+    )
+    root = tmp_path / "planted"
+    write_planted_dataset(root)
+    for precision in ("auto", "int8"):
+        health.check_health(config=tiny_config(model="model4", image_size=(32, 32), data=str(root), feature_precision=precision))
+    assert asked == ["float32", "int8"]  # "auto" may mean int8 for training (a CPU with VNNI), never here

@@ -28,7 +28,7 @@ import tensorflow as tf
 from catdog.callbacks import ModelSaver
 from catdog.config import RunConfig
 from catdog.cpu import relevant_flags
-from catdog.data import load_dataset, make_tf_dataset
+from catdog.data import length_unknown_to_keras, load_dataset, make_tf_dataset
 from catdog.errors import CatdogError
 from catdog.models import create_model, get_spec, training_precision
 
@@ -77,7 +77,8 @@ def _time_parts(network, images, labels, validation_ds) -> dict:
     gradients = _gradients(network)
     parts["forward_backward_ms"] = _median_ms(lambda: gradients(images, labels))
     parts["update_ms"] = parts["step_ms"] - parts["forward_backward_ms"]
-    parts["validation_seconds"] = _seconds(lambda: network.evaluate(validation_ds, verbose=0))
+    with length_unknown_to_keras():
+        parts["validation_seconds"] = _seconds(lambda: network.evaluate(validation_ds, verbose=0))
     with tempfile.TemporaryDirectory(prefix="catdog-bench-epoch-") as scratch:
         saver = ModelSaver(Path(scratch))
         saver.save(network)  # the first save also makes the float32 twin that later saves reuse
