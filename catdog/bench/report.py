@@ -116,11 +116,15 @@ def format_report(report: dict) -> str:
     for row in report["models"]:
         for name in ("reference", "catdog"):
             if name in row and not (name == "reference" and row["model"] == previous):
-                label = " ".join(filter(None, ["catdog", row[name].get("precision"), row[name].get("feature_engine")]))
-                label = label if name == "catdog" else name
+                side = row[name]
+                label = (
+                    name
+                    if name == "reference"
+                    else " ".join(filter(None, [name, side.get("precision"), side.get("feature_engine")]))
+                )
                 lines.append(
                     f"  {row['model']} {label:<9} [{row['tutorial_val_accuracy']}]: "
-                    + " ".join(f"{value:.4f}" for value in row[name]["val_accuracy"])
+                    + " ".join(f"{value:.4f}" for value in side["val_accuracy"])
                 )
         previous = row["model"]
     prediction = report.get("prediction")
