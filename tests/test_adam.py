@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import contextlib
 
+import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
-tf = pytest.importorskip("tensorflow")
-keras = pytest.importorskip("keras")
-
-from catdog.adam import FusedAdam  # noqa: E402
+from catdog.adam import FusedAdam
 
 
 def _gradients(step: int, shapes) -> list:
