@@ -255,7 +255,9 @@ def label_issues(features: ImageFeatures, folds: int = FOLDS, seed: int = 0) -> 
     from cleanlab.filter import find_label_issues
 
     probabilities = out_of_fold_probabilities(features, folds, seed)
-    ranked = find_label_issues(features.labels, probabilities, return_indices_ranked_by="self_confidence")
+    # n_jobs=1: cleanlab would fork a process pool, and a fork of the dashboard's server (TensorFlow's
+    # threads, Tornado's) can deadlock in the child: the Data health page then waited forever.
+    ranked = find_label_issues(features.labels, probabilities, return_indices_ranked_by="self_confidence", n_jobs=1)
     names = features.class_names
     return [
         {

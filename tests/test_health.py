@@ -8,9 +8,11 @@ files through Model 4's frozen base and its cache, on generated images.
 from __future__ import annotations
 
 import json
+import multiprocessing
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 from helpers import run_cli, tiny_config
 from PIL import Image
@@ -56,6 +58,16 @@ def test_labels_flipped_on_purpose_rank_first_with_the_right_suggestion():
         assert item["given"] == ("cats", "dogs")[features.labels[index]]
         assert item["suggested"] != item["given"] and item["score"] > 0.5
     assert [item["score"] for item in issues] == sorted((item["score"] for item in issues), reverse=True)
+
+
+def test_label_issues_fork_no_process_pool(monkeypatch):
+    # A forked child of the dashboard's server can deadlock; cleanlab forks one per physical core.
+    def no_pool(*args, **kwargs):
+        raise AssertionError("label_issues started a process pool")
+
+    monkeypatch.setattr(psutil, "cpu_count", lambda logical=True: 4)
+    monkeypatch.setattr(multiprocessing, "Pool", no_pool)
+    assert label_issues(made_up_features(flipped=(3,)))[0]["path"] == "/d/3.jpg"
 
 
 def test_clean_labels_give_few_issues():
