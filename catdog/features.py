@@ -33,8 +33,8 @@ from catdog.paths import cache_dir
 
 Flips = tuple[tuple[bool, bool], ...]  # (horizontal, vertical) mirrorings of an image
 NO_FLIP: Flips = ((False, False),)  # the images as they are (validation)
-# int8 quantization's ranges come from this many training images. Each costs ~25 ms of conversion
-# (100 took 4.1 s, 32 take 2.1 s) and 32 keep validation accuracy as 100 did (README, "Speed").
+# int8 quantization's ranges come from this many training images: each one lengthens the one-time
+# conversion, and 32 keep validation accuracy as 100 did (README, "Speed").
 CALIBRATION_IMAGES = 32
 
 
