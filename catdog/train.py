@@ -382,8 +382,10 @@ def _fit(
     if session.cluster is not None:
         cluster.fit_across_workers(model)
         options["steps_per_epoch"] = steps  # the workers' training data is endless (`_steps_per_epoch`)
-    recording, stopping = RecordRun(session, phase, checkpoint), StopOnRequest(session)
     patience = session.config.early_stopping
+    recording = RecordRun(session, phase, checkpoint)
+    # After a stop mid-epoch, the checkpoint or EarlyStopping holds the last epoch to keep, if either is on.
+    stopping = StopOnRequest(session, keep_weights=not (recording.checkpoint or patience))
     early_stopping = [EarlyStopping(session.run_dir, patience)] if patience else []
     callbacks = [recording, *early_stopping, ReportProgress(session, steps), stopping]  # in this order: see catdog.callbacks
     try:
@@ -401,4 +403,9 @@ def _fit(
     except StopTraining:
         for callback in callbacks:  # fit skips these when a callback raises; they put back the kept weights
             callback.on_train_end()
+    except BaseException:
+        with contextlib.suppress(Exception):  # the error that ended training is the one to report
+            session.saver.wait()
+        raise
+    session.saver.wait()  # the last epoch's checkpoint is written: model.keras holds it
     return _Stage(stopping.stopped, recording.checkpointed_last)

@@ -3,12 +3,15 @@ callable or a STOP file, honoured after the current batch) and early stopping.""
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 from helpers import tiny_config
 
 from catdog import runs
+from catdog.callbacks import ModelSaver
 from catdog.data import length_unknown_to_keras, load_dataset, make_tf_dataset
+from catdog.errors import CatdogError
 from catdog.models import compile_model
 from catdog.predict import Predictor
 from catdog.train import train
@@ -86,3 +89,20 @@ def test_a_stop_while_features_are_computed_ends_the_run_stopped_not_failed(tiny
     run = train(config, runs_root=tmp_path / "runs", should_stop=lambda: True)
     assert run.state == runs.STOPPED and run.history == () and not run.has_model
     assert "error" not in run.status
+
+
+def test_a_background_checkpoint_holds_the_weights_it_was_given_and_reports_its_error(tmp_path):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    saver = ModelSaver(tmp_path)
+    saver.save(model, durable=False, background=True)
+    expected = [weight.copy() for weight in model.get_weights()]
+    model.set_weights([np.zeros_like(weight) for weight in expected])  # training goes on meanwhile
+    saver.wait()
+    saved = keras.saving.load_model(tmp_path / runs.MODEL_FILE).get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(saved, expected, strict=True))
+
+    broken = ModelSaver(tmp_path / "gone")  # no such folder: the thread's save fails
+    broken.save(model, background=True)
+    with pytest.raises(CatdogError, match="could not save the model"):
+        broken.wait()
+    broken.wait()  # reported once
