@@ -9,10 +9,10 @@ from __future__ import annotations
 
 REACH = 0.97  # a second accuracy threshold, besides the tutorial's own (Model 4's target)
 TARGETS = {
-    "model4_total_speedup": 10.0,  # reference / catdog wall time, 20 epochs
-    "model4_accuracy_drop_points": 0.5,  # catdog's final val accuracy at most this far below
+    "model4_total_speedup": 30.0,  # reference / catdog wall time, 20 epochs from a cold cache
+    "model4_accuracy_drop_points": 0.0,  # catdog's final val accuracy at most this far below the reference's
     "model4_seconds_to_97": 60.0,
-    "cnn_epoch_speedup": 1.3,  # Models 1-3: reference / catdog seconds per epoch
+    "cnn_epoch_speedup": 2.0,  # Models 1-3: reference / catdog seconds per epoch
     "predict_500x375_ms": 30.0,
     "predict_12mp_ms": 100.0,
     "predict_batch32_ms": 1000.0,
