@@ -314,7 +314,8 @@ def near_duplicates(
     a, b, similarity = (np.concatenate(part) if part else np.zeros(0) for part in (found_a, found_b, found_similarity))
     splits = np.asarray(features.splits)
     cross = splits[a.astype(int)] != splits[b.astype(int)]
-    order = np.lexsort((-similarity, ~cross))[:max_pairs]
+    # Ties (equal when rounded as shown) go in image order: float noise in a dot product differs between CPUs.
+    order = np.lexsort((b, a, -np.round(similarity, 4), ~cross))[:max_pairs]
     return [
         {
             "paths": [features.paths[int(a[i])], features.paths[int(b[i])]],
