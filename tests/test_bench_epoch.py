@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from catdog.bench.epoch import format_row, run_epoch_bench
+from catdog.bench.epoch import format_kernels, format_row, kernel_rates, run_epoch_bench
 from catdog.errors import CatdogError
 
 
@@ -24,3 +24,13 @@ def test_each_part_of_an_epoch_is_timed_and_adds_up(tiny_data):
 def test_models_trained_on_features_are_sent_to_bench(tiny_data):
     with pytest.raises(CatdogError, match="bench-epoch times the models trained on images"):
         run_epoch_bench("model4", tiny_data)
+
+
+def test_kernel_rates_in_both_precisions():
+    kernels = {
+        dtype: kernel_rates(dtype, matmul_side=64, conv_shapes=((2, 9, 9, 4), (3, 3, 4, 8))) for dtype in ("float32", "bfloat16")
+    }
+    assert all(rate > 0 for rates in kernels.values() for rate in rates.values())
+    line = format_kernels(kernels)
+    ratio = kernels["bfloat16"]["matmul_gmac_per_s"] / kernels["float32"]["matmul_gmac_per_s"]
+    assert f"matrix product {kernels['float32']['matmul_gmac_per_s']:.0f} -> " in line and f"({ratio:.2f}x)" in line

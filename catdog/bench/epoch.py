@@ -10,6 +10,10 @@ epoch checkpoint does (`callbacks.ModelSaver`). Steps are the
 median of several after warm-up, so a figure is the work itself, not tracing or the first call's
 set-up. An epoch's estimate is steps x step + validation + checkpoint; the first epoch adds the
 decode pass.
+
+With both precisions it also times the kernels alone, a matrix product and a convolution of
+Model 1's size, in float32 and bfloat16: their ratio is the most bfloat16 can shorten an epoch
+on this CPU (`kernel_rates`).
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from catdog.errors import CatdogError
 from catdog.models import create_model, get_spec, training_precision
 
 WARM_UP, REPEATS = 3, 8  # steps before timing, steps timed (median)
+MATMUL_SIDE = 2048  # a square matrix product, about the size of Model 1's dense layer's
+CONV_SHAPES = ((32, 77, 77, 32), (3, 3, 32, 64))  # Model 1's second convolution: batch 32, its input, its kernel
 
 
 def run_epoch_bench(
@@ -67,7 +73,39 @@ def run_epoch_bench(
         say(format_row(model, row))
         rows.append(row)
         keras.backend.clear_session()
-    return {"machine": {"cpu_flags": relevant_flags()}, "model": model, "rows": rows}
+    report = {"machine": {"cpu_flags": relevant_flags()}, "model": model, "rows": rows}
+    if {"float32", "mixed_bfloat16"} <= {row["precision"] for row in rows}:
+        report["kernels"] = {name: kernel_rates(name) for name in ("float32", "bfloat16")}
+        say(format_kernels(report["kernels"]))
+    return report
+
+
+def kernel_rates(dtype: str, matmul_side: int = MATMUL_SIDE, conv_shapes=CONV_SHAPES) -> dict:
+    """Multiply-adds a second (GMAC/s) of a matrix product and a convolution in `dtype`, alone."""
+    rng = np.random.default_rng(0)
+
+    def tensor(shape):
+        return tf.cast(rng.standard_normal(shape, np.float32), dtype)
+
+    matmul = tf.function(lambda a, b: tf.matmul(a, b))
+    conv = tf.function(lambda x, kernel: tf.nn.conv2d(x, kernel, 1, "VALID"))
+    a, b = tensor((matmul_side, matmul_side)), tensor((matmul_side, matmul_side))
+    (batch, height, width, channels), (rows, columns, _, filters) = conv_shapes
+    x, kernel = tensor(conv_shapes[0]), tensor(conv_shapes[1])
+    conv_macs = batch * (height - rows + 1) * (width - columns + 1) * rows * columns * channels * filters
+    return {
+        "matmul_gmac_per_s": matmul_side**3 / _median_ms(lambda: matmul(a, b)) / 1e6,
+        "conv_gmac_per_s": conv_macs / _median_ms(lambda: conv(x, kernel)) / 1e6,
+    }
+
+
+def format_kernels(kernels: dict) -> str:
+    """One line: each kernel's rate in both precisions, and their ratio."""
+    parts = []
+    for key, name in (("matmul_gmac_per_s", "matrix product"), ("conv_gmac_per_s", "convolution")):
+        f32, bf16 = kernels["float32"][key], kernels["bfloat16"][key]
+        parts.append(f"{name} {f32:.0f} -> {bf16:.0f} GMAC/s ({bf16 / f32:.2f}x)")
+    return "[bench-epoch] the kernels alone, float32 -> bfloat16: " + ", ".join(parts)
 
 
 def _time_parts(network, images, labels, validation_ds) -> dict:
