@@ -80,6 +80,9 @@ class ModelSaver:
     def save(self, model, durable: bool = True, background: bool = False) -> None:
         """Save `model`; `durable=False` skips the fsync (see `runs.save_model`)."""
         self.wait()  # the twin is about to change: the save reading it must be done
+        if not background and _is_own_twin(model):  # Model 4's fast path: no second MobileNetV2 to build
+            runs.save_model(self.run_dir, model, durable=durable)
+            return
         if self._source is not model:
             self._source, self._twin = model, _float32_twin(model)
         _copy_weights(model, self._twin)
@@ -304,16 +307,26 @@ class StopOnRequest(keras.callbacks.Callback):
 
 
 def _float32_twin(model):
-    def to_float32(value):
-        if isinstance(value, dict):
-            if value.get("class_name") == "DTypePolicy":
-                return {**value, "config": {**value["config"], "name": "float32"}}
-            return {key: to_float32(item) for key, item in value.items()}
-        if isinstance(value, list):
-            return [to_float32(item) for item in value]
-        return value
+    return model.__class__.from_config(_float32_config(model.get_config()))
 
-    return model.__class__.from_config(to_float32(model.get_config()))
+
+def _is_own_twin(model) -> bool:
+    """True when `model` would save as its twin does: uncompiled, and float32 throughout."""
+    if model.compiled:
+        return False
+    config = model.get_config()
+    return _float32_config(config) == config
+
+
+def _float32_config(value):
+    # A model's config with every dtype policy in it made float32.
+    if isinstance(value, dict):
+        if value.get("class_name") == "DTypePolicy":
+            return {**value, "config": {**value["config"], "name": "float32"}}
+        return {key: _float32_config(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_float32_config(item) for item in value]
+    return value
 
 
 def _copy_weights(source, target) -> None:

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from catdog import calibration, runs
-from catdog.data import Dataset, length_unknown_to_keras, load_dataset, make_tf_dataset
+from catdog.data import Dataset, forward_batch_size, length_unknown_to_keras, load_dataset, make_tf_dataset
 from catdog.errors import CatdogError
 from catdog.models import probabilities
 
@@ -214,7 +214,8 @@ def evaluate(run: runs.Run, dataset: Dataset | None = None, split: str = "test",
         )
     chosen = dataset.split(split)
     model = model if model is not None else runs.load_model(run)
-    images = make_tf_dataset(chosen, run.config.image_size, run.config.batch_size, cache=False).map(lambda x, y: x)
+    batch_size = forward_batch_size(run.config.batch_size, run.config.image_size)
+    images = make_tf_dataset(chosen, run.config.image_size, batch_size, cache=False).map(lambda x, y: x)
     plain = _predict(model, images, chosen, split, len(run.class_names))
     mirrored = None
     if tta:  # images are (batch, height, width, channels): axis 2 mirrors left to right

@@ -170,6 +170,7 @@ def create_model(
     rotation: float | None = None,
     pretrained: bool = True,
     precision: str = "float32",
+    compile: bool = True,
 ):
     """Build and compile a registered model as the tutorial does (Adam, accuracy).
 
@@ -182,6 +183,7 @@ def create_model(
         pretrained: load ImageNet weights for transfer-learning models (False for fast tests).
         precision: "float32" (default) or "mixed_bfloat16": layers compute in bfloat16 and keep
             float32 weights; the output layer stays float32 (see `training_precision`).
+        compile: False leaves the model uncompiled, for a caller that trains only a part of it.
     """
     import keras
 
@@ -203,7 +205,8 @@ def create_model(
         )
     finally:
         keras.config.set_dtype_policy(previous)
-    compile_model(model, learning_rate)
+    if compile:
+        compile_model(model, learning_rate)
     return model
 
 

@@ -62,6 +62,7 @@ from catdog.cluster import Cluster
 from catdog.config import RunConfig
 from catdog.data import (
     Dataset,
+    forward_batch_size,
     length_unknown_to_keras,
     load_dataset,
     load_sample,
@@ -192,6 +193,7 @@ def _build_and_fit(session: TrainingSession, spec: ModelSpec, strategy) -> bool:
     """Build, fit (both stages) and save the model; True when a stop request ended training."""
     config, dataset = session.config, session.dataset
     precision = training_precision(config.model, config.precision)
+    fast = config.fast and spec.frozen_base
     # Variables (model, optimizer, fine-tuning's new optimizer) must be made in the strategy's
     # scope; the default strategy's scope changes nothing.
     with strategy.scope():
@@ -204,11 +206,11 @@ def _build_and_fit(session: TrainingSession, spec: ModelSpec, strategy) -> bool:
             rotation=config.rotation,
             pretrained=config.pretrained,
             precision=precision,
+            compile=not fast,  # the fast path compiles the head it trains; left alone, the model saves as it is
         )
         if spec.fit_to_images is not None:
             session.report(TrainingProgress("data", message="setting the first layer from the training images"))
             spec.fit_to_images(model, load_sample(dataset.train, config.image_size))
-        fast = config.fast and spec.frozen_base
         runs.update_status(
             session.run_dir,
             fast_path=FAST_PATH_NOTE if fast else None,
@@ -236,7 +238,9 @@ def _fit_on_images(model, session: TrainingSession, phase: str = "train") -> _St
     train_ds = make_tf_dataset(
         dataset.train, config.image_size, config.batch_size, shuffle=True, seed=config.seed, shard=shard, repeat=bool(shard)
     )
-    validation_ds = make_tf_dataset(dataset.validation, config.image_size, config.batch_size, shard=shard)
+    validation_ds = make_tf_dataset(
+        dataset.validation, config.image_size, forward_batch_size(config.batch_size, config.image_size), shard=shard
+    )
     steps = _steps_per_epoch(len(dataset.train), session)
     if phase == "train" and get_spec(config.model).cosine_decay:
         compile_model(model, config.learning_rate, decay_steps=steps * config.epochs)

@@ -106,3 +106,18 @@ def test_a_background_checkpoint_holds_the_weights_it_was_given_and_reports_its_
     with pytest.raises(CatdogError, match="could not save the model"):
         broken.wait()
     broken.wait()  # reported once
+
+
+@pytest.mark.parametrize("compiled, policy", [(False, "float32"), (True, "float32"), (False, "mixed_bfloat16")])
+def test_a_saved_model_is_uncompiled_float32_and_one_already_so_is_saved_without_a_twin(tmp_path, monkeypatch, compiled, policy):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, dtype=policy), keras.layers.Dense(2, dtype="float32")])
+    if compiled:
+        compile_model(model)
+    already_twin = not compiled and policy == "float32"
+    if already_twin:  # Model 4's fast path: rebuilding the model for nothing is what made its save slow
+        monkeypatch.setattr("catdog.callbacks._float32_twin", lambda model: pytest.fail("a twin was built"))
+    ModelSaver(tmp_path).save(model)
+    saved = keras.saving.load_model(tmp_path / runs.MODEL_FILE)
+    assert not saved.compiled
+    assert {layer.dtype_policy.name for layer in saved.layers} == {"float32"}
+    assert all(np.array_equal(a, b) for a, b in zip(saved.get_weights(), model.get_weights(), strict=True))
