@@ -36,7 +36,6 @@ NO_FLIP: Flips = ((False, False),)  # the images as they are (validation)
 # int8 quantization's ranges come from this many training images: each one lengthens the one-time
 # conversion, and 32 keep validation accuracy as 100 did (README, "Speed").
 CALIBRATION_IMAGES = 32
-DECODE_AHEAD = 32  # batches decoded ahead of the base: 79 MB of 160x160 images at 32 a batch
 
 
 def cached_features(
@@ -74,10 +73,8 @@ def cached_features(
                 return cached
         except (OSError, ValueError):
             pass  # a damaged cache file is recomputed
-    # Decoding starts before `base()`: a first conversion leaves a core idle for seconds, and the
-    # images it decodes meanwhile wait in a bounded buffer (`DECODE_AHEAD` batches).
-    images = iter(make_tf_dataset(split, config.image_size, config.batch_size, cache=False).prefetch(DECODE_AHEAD))
     forward, engine = base()
+    images = make_tf_dataset(split, config.image_size, config.batch_size, cache=False)
     batches = math.ceil(len(split) / config.batch_size)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.stem}.tmp-{os.getpid()}.npy")
