@@ -9,7 +9,7 @@
     python -m catdog bench [--data DIR] [--models KEY...] [--epochs N] [--model4-epochs N] [--json]
     python -m catdog bench-predict RUN_DIR [--data DIR] [--counts N...] [--json]
     python -m catdog bench-data [--images N] [--json]
-    python -m catdog bench-epoch [--model KEY] [--data DIR] [--precision P...] [--json]
+    python -m catdog bench-epoch [--model KEY] [--data DIR] [--precision P...] [--ops N] [--json]
     python -m catdog bench-load --run RUN_DIR [--people N...] [--rounds N] [--photos DIR] [--tensorflow] [--json]
     python -m catdog learning-curve [--model KEY] [--data DIR] [--seeds N] [--epochs N] [--json]
     python -m catdog stress RUN_DIR [--images N] [--json]
@@ -164,6 +164,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     epoch.add_argument("--model", default="model1", help="a model trained on images (default model1)")
     epoch.add_argument("--precision", nargs="+", choices=PRECISIONS, default=["float32", "mixed_bfloat16"], help="default: both")
+    epoch.add_argument(
+        "--ops", type=int, default=0, metavar="N", help="also list a step's N slowest TensorFlow operations (profiled)"
+    )
     _data_option(epoch)
     _json_option(epoch)
     epoch.set_defaults(command=commands.cmd_bench_epoch)

@@ -249,7 +249,8 @@ def cmd_bench_epoch(args):
     get_spec(args.model)  # fail fast, before TensorFlow starts
     from catdog.bench.epoch import run_epoch_bench  # the bench package loads Keras
 
-    report = run_epoch_bench(args.model, args.data, tuple(args.precision), say=(lambda line: None) if args.json else print)
+    say = (lambda line: None) if args.json else print
+    report = run_epoch_bench(args.model, args.data, tuple(args.precision), ops=args.ops, say=say)
     if args.json:
         print(json.dumps(report))
 

@@ -34,3 +34,16 @@ def test_kernel_rates_in_both_precisions():
     line = format_kernels(kernels)
     ratio = kernels["bfloat16"]["matmul_gmac_per_s"] / kernels["float32"]["matmul_gmac_per_s"]
     assert f"matrix product {kernels['float32']['matmul_gmac_per_s']:.0f} -> " in line and f"({ratio:.2f}x)" in line
+
+
+def test_a_steps_operations_come_from_the_profiler_slowest_first(tiny_data):
+    lines = []
+    report = run_epoch_bench("model1", tiny_data, ("float32",), image_size=(32, 32), batch_size=8, ops=3, say=lines.append)
+    ops = report["rows"][0]["ops"]
+    names = [name for name, _ in ops]
+    assert ops[0][1] > 0 and [ms for _, ms in ops] == sorted((ms for _, ms in ops), reverse=True)
+    # The step's convolutions, their gradients and Adam's updates, each "layer path:kernel type".
+    assert any("Conv2DBackpropFilter" in name for name in names) and any("Adam" in name for name in names)
+    printed = lines[-1].splitlines()
+    assert len(printed) == 5 and printed[-1].endswith("in all (profiled)") and f"{len(ops) - 3} other operations" in printed[-2]
+    assert not any("ExecutorState" in name for name in names)  # the executor's bookkeeping is not an operation

@@ -11,6 +11,8 @@ median of several after warm-up, so a figure is the work itself, not tracing or 
 set-up. An epoch's estimate is steps x step + validation + checkpoint; the first epoch adds the
 decode pass.
 
+`--ops N` adds a step's N slowest TensorFlow operations, from its profiler (`catdog.bench.ops`).
+
 With both precisions it also times the kernels alone, a matrix product and a convolution of
 Model 1's size, in float32 and bfloat16: their ratio is the most bfloat16 can shorten an epoch
 on this CPU (`kernel_rates`).
@@ -18,6 +20,7 @@ on this CPU (`kernel_rates`).
 
 from __future__ import annotations
 
+import functools
 import math
 import statistics
 import tempfile
@@ -29,6 +32,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from catdog.bench.ops import format_ops, step_ops
 from catdog.callbacks import ModelSaver
 from catdog.config import RunConfig
 from catdog.cpu import relevant_flags
@@ -47,9 +51,14 @@ def run_epoch_bench(
     precisions: tuple[str, ...] = ("float32", "mixed_bfloat16"),
     image_size: tuple[int, int] = (160, 160),
     batch_size: int = 32,
+    ops: int = 0,
     say: Callable[[str], None] = print,
 ) -> dict:
-    """{"machine", "model", "rows": one per precision} with each part's seconds (see the module doc)."""
+    """{"machine", "model", "rows": one per precision} with each part's seconds (see the module doc).
+
+    `ops` above 0 also lists that many of a step's slowest operations per precision (`catdog.bench.ops`);
+    each row then holds all of them under "ops", as (operation, milliseconds a step).
+    """
     spec = get_spec(model)
     if spec.frozen_base:
         raise CatdogError(f"{model} trains on cached features (see `bench`); bench-epoch times the models trained on images.")
@@ -71,6 +80,9 @@ def run_epoch_bench(
         row.update(_time_parts(network, images, labels, validation_ds))
         row["epoch_estimate_seconds"] = steps * row["step_ms"] / 1000 + row["validation_seconds"] + row["checkpoint_seconds"]
         say(format_row(model, row))
+        if ops:
+            row["ops"] = step_ops(functools.partial(network.train_on_batch, images, labels))
+            say(format_ops(row["ops"], ops))
         rows.append(row)
         keras.backend.clear_session()
     report = {"machine": {"cpu_flags": relevant_flags()}, "model": model, "rows": rows}
