@@ -13,9 +13,10 @@ import math
 import numpy as np
 
 from catdog import calibration, runs
-from catdog.data import Dataset, forward_batch_size, length_unknown_to_keras, load_dataset, make_tf_dataset
+from catdog.data import Dataset, load_dataset
 from catdog.errors import CatdogError
 from catdog.models import probabilities
+from catdog.pipeline import forward_batch_size, length_unknown_to_keras, make_tf_dataset
 
 
 @dataclasses.dataclass(frozen=True)

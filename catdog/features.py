@@ -27,9 +27,10 @@ import numpy as np
 from catdog import lite
 from catdog.config import RunConfig
 from catdog.cpu import has_int8_dot_products
-from catdog.data import Split, make_tf_dataset
+from catdog.data import Split
 from catdog.errors import CatdogError
 from catdog.paths import cache_dir
+from catdog.pipeline import make_tf_dataset
 
 Flips = tuple[tuple[bool, bool], ...]  # (horizontal, vertical) mirrorings of an image
 NO_FLIP: Flips = ((False, False),)  # the images as they are (validation)

@@ -60,19 +60,11 @@ from catdog.callbacks import (
 )
 from catdog.cluster import Cluster
 from catdog.config import RunConfig
-from catdog.data import (
-    Dataset,
-    forward_batch_size,
-    length_unknown_to_keras,
-    load_dataset,
-    load_sample,
-    make_tf_dataset,
-    one_workers_share,
-    without_autotuning,
-)
+from catdog.data import Dataset, load_dataset, load_sample
 from catdog.errors import CatdogError
 from catdog.features import NO_FLIP, cached_features, flip_variants, frozen_forward, frozen_weights_key
 from catdog.models import ModelSpec, compile_model, create_model, get_spec, training_precision
+from catdog.pipeline import forward_batch_size, length_unknown_to_keras, make_tf_dataset, one_workers_share, without_autotuning
 
 __all__ = ["FAST_PATH_NOTE", "ProgressFn", "TrainingProgress", "distribution_strategy", "train"]
 

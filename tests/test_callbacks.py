@@ -10,9 +10,10 @@ from helpers import tiny_config
 
 from catdog import runs
 from catdog.callbacks import ModelSaver
-from catdog.data import length_unknown_to_keras, load_dataset, make_tf_dataset
+from catdog.data import load_dataset
 from catdog.errors import CatdogError
 from catdog.models import compile_model
+from catdog.pipeline import length_unknown_to_keras, make_tf_dataset
 from catdog.predict import Predictor
 from catdog.train import train
 

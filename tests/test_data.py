@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from helpers import make_image, write_class_folders, write_tutorial_layout
 
-from catdog.data import forward_batch_size, load_dataset, make_tf_dataset, sample_files
+from catdog.data import load_dataset, sample_files
 from catdog.errors import CatdogError
+from catdog.pipeline import make_tf_dataset
 
 
 def test_tutorial_layout_counts_and_baseline(tiny_data):
@@ -119,11 +120,3 @@ def test_minimum_images_per_class_says_what_is_missing(tmp_path):
 def test_three_classes_are_supported(tmp_path):
     root = write_class_folders(tmp_path / "three", 12, class_names=("cats", "dogs", "foxes"))
     assert load_dataset(root).class_names == ("cats", "dogs", "foxes")
-
-
-def test_forward_passes_take_bigger_batches_of_the_same_pixels_never_smaller_than_trainings():
-    assert forward_batch_size(32, (160, 160)) == 128
-    assert forward_batch_size(32, (320, 320)) == 32  # the same pixels would be 32 images: as training's
-    assert forward_batch_size(16, (640, 640)) == 16
-    assert forward_batch_size(256, (160, 160)) == 256
-    assert forward_batch_size(8, (80, 80)) == 512

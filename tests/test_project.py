@@ -26,7 +26,7 @@ def test_streamlit_keeps_xsrf_protection_on_and_usage_statistics_off():
 # module must be added here, which says where it sits.
 _CORE_BELOW_TRAINING = {
     "errors", "paths", "cpu", "augment", "architectures", "models", "config", "images", "uploads", "download",
-    "data", "runs", "lite", "predict", "evaluate", "explain", "export", "calibration", "queue", "exclusions",
+    "data", "pipeline", "runs", "lite", "predict", "evaluate", "explain", "export", "calibration", "queue", "exclusions",
     "stress",
 }  # fmt: skip
 ALLOWED_IMPORTS = {
@@ -45,20 +45,21 @@ ALLOWED_IMPORTS = {
     "download": {"errors", "paths", "uploads"},
     "exclusions": {"errors", "paths"},
     "data": {"errors", "images", "download", "exclusions"},
+    "pipeline": {"images", "data"},
     "runs": {"errors", "paths", "config"},
     "queue": {"errors", "paths", "runs"},
     "lite": {"errors", "paths"},
     "calibration": {"errors", "paths"},
     "stress": {"errors", "images"},
     "predict": {"errors", "images", "lite", "models", "runs", "calibration"},
-    "evaluate": {"errors", "data", "models", "runs", "calibration"},
+    "evaluate": {"errors", "data", "pipeline", "models", "runs", "calibration"},
     "explain": {"errors", "images", "models"},
     "export": {"errors", "lite", "models", "runs"},
     "batch": {"errors", "images", "predict"},
-    "features": {"errors", "paths", "cpu", "config", "data", "architectures", "models", "lite", "runs"},
+    "features": {"errors", "paths", "cpu", "config", "data", "pipeline", "architectures", "models", "lite", "runs"},
     "callbacks": {"errors", "paths", "config", "data", "models", "runs", "cluster"},
-    "train": {"errors", "paths", "config", "data", "images", "architectures", "models", "runs", "features", "callbacks"}
-    | {"cluster"},
+    "train": {"errors", "paths", "config", "data", "pipeline", "images", "architectures", "models", "runs", "features"}
+    | {"callbacks", "cluster"},
     "bench": _CORE_BELOW_TRAINING | {"features", "callbacks", "train"},
     "learning_curve": {"errors", "config", "data", "architectures", "features", "models", "train"},
     "health": {"errors", "config", "data", "architectures", "features", "models", "exclusions"},

@@ -36,9 +36,10 @@ from catdog.bench.ops import format_ops, step_ops
 from catdog.callbacks import ModelSaver
 from catdog.config import RunConfig
 from catdog.cpu import relevant_flags
-from catdog.data import forward_batch_size, length_unknown_to_keras, load_dataset, make_tf_dataset
+from catdog.data import load_dataset
 from catdog.errors import CatdogError
 from catdog.models import create_model, get_spec, training_precision
+from catdog.pipeline import forward_batch_size, length_unknown_to_keras, make_tf_dataset
 
 WARM_UP, REPEATS = 3, 8  # steps before timing, steps timed (median)
 MATMUL_SIDE = 2048  # a square matrix product, about the size of Model 1's dense layer's
