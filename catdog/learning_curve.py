@@ -29,7 +29,7 @@ from catdog.config import RunConfig
 from catdog.data import Dataset, Split, load_dataset
 from catdog.errors import CatdogError
 from catdog.features import NO_FLIP, cached_features, flip_variants, frozen_forward, frozen_weights_key
-from catdog.models import compile_model, create_model, get_spec, probabilities
+from catdog.models import build_training_state, compile_model, create_model, get_spec, probabilities
 from catdog.train import train
 
 FRACTIONS = (0.05, 0.1, 0.25, 0.5, 1.0)
@@ -168,6 +168,7 @@ class _HeadOnFeatures:
                 )
             )
         )
+        build_training_state(head, train_ds)
         head.fit(train_ds, epochs=config.epochs, verbose=0)
         # One eager call: a dense layer over a few thousand rows needs no traced predict loop.
         predicted = probabilities(np.asarray(head(self.validation_features, training=False))).argmax(axis=1)

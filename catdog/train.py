@@ -63,7 +63,7 @@ from catdog.config import RunConfig
 from catdog.data import Dataset, load_dataset, load_sample
 from catdog.errors import CatdogError
 from catdog.features import NO_FLIP, cached_features, flip_variants, frozen_forward, frozen_weights_key
-from catdog.models import ModelSpec, compile_model, create_model, get_spec, training_precision
+from catdog.models import ModelSpec, build_training_state, compile_model, create_model, get_spec, training_precision
 from catdog.pipeline import forward_batch_size, length_unknown_to_keras, make_tf_dataset, one_workers_share, without_autotuning
 
 __all__ = ["FAST_PATH_NOTE", "ProgressFn", "TrainingProgress", "distribution_strategy", "train"]
@@ -371,24 +371,6 @@ def _require_same_everywhere(config: RunConfig, dataset: Dataset, strategy, plac
         )
 
 
-def _build_training_state(model, train_ds) -> None:
-    """Create the optimizer's and the metrics' variables of a compiled `model` before `fit`.
-
-    Without a distribution strategy Keras creates them while tracing the first training step,
-    and TensorFlow, which lets only a function's first trace create variables, then traces the
-    step again: a second trace of 0.5-0.9 s in every run's first epoch (README, "Speed").
-    """
-    model.optimizer.build(model.trainable_variables)
-    labels = train_ds.element_spec[1]
-    # The metrics take their kind ("accuracy": binary or sparse categorical) from these shapes.
-    model.compute_metrics(
-        None,
-        np.zeros((1, *labels.shape[1:]), labels.dtype.as_numpy_dtype),
-        np.zeros((1, *model.output_shape[1:]), np.float32),
-    )
-    model.reset_metrics()
-
-
 def _fit(
     model, session: TrainingSession, train_ds, validation, steps: int, epochs: int, phase="train", checkpoint=True, **options
 ):
@@ -403,7 +385,7 @@ def _fit(
     early_stopping = [EarlyStopping(session.run_dir, patience)] if patience else []
     callbacks = [recording, *early_stopping, ReportProgress(session, steps), stopping]  # in this order: see catdog.callbacks
     if not tf.distribute.has_strategy():  # under one, Keras builds them itself before tracing
-        _build_training_state(model, train_ds)
+        build_training_state(model, train_ds)
     try:
         with length_unknown_to_keras():
             model.fit(

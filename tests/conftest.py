@@ -45,6 +45,21 @@ def litert(monkeypatch):
 
 
 @pytest.fixture
+def training_traces(monkeypatch) -> list[str]:
+    """The name of the model each time Keras' training step is traced (Python runs it only then)."""
+    from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
+
+    traces, step = [], TensorFlowTrainer.train_step
+
+    def counted(self, data):
+        traces.append(self.name)
+        return step(self, data)
+
+    monkeypatch.setattr(TensorFlowTrainer, "train_step", counted)
+    return traces
+
+
+@pytest.fixture
 def shared_keras_home(tmp_path, monkeypatch) -> Path:
     """A writable copy of ../shared/keras as KERAS_HOME (skips without ../shared)."""
     if not SHARED_KERAS.is_dir():

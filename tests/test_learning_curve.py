@@ -23,7 +23,7 @@ def _check_rows(rows, fractions, train_images):
         assert row["val_accuracy"] == pytest.approx(np.mean(row["runs"])) and row["seconds"] > 0
 
 
-def test_model4_curve_trains_only_the_head_on_cached_features(tiny_data, isolated_dirs):
+def test_model4_curve_trains_only_the_head_on_cached_features(tiny_data, isolated_dirs, training_traces):
     dataset = load_dataset(tiny_data, batch_size=8, seed=1)
     config = tiny_config(model="model4", epochs=3, data=str(tiny_data))
     seen = []
@@ -32,6 +32,7 @@ def test_model4_curve_trains_only_the_head_on_cached_features(tiny_data, isolate
     assert [row["train_images"] for row in rows] == [4, 8, 20, 40, 80]  # the same share of each class
     assert [event[0] for event in seen if event[1] == 10] == list(range(1, 11))  # a report per training
     assert seen[-1][2] == 0  # nothing left
+    assert len(training_traces) == 10  # each head's step traced once (`models.build_training_state`)
     assert list((isolated_dirs / "cache" / "features").glob("*.npy"))  # the cache training reads too
 
 

@@ -116,21 +116,11 @@ def test_a_model5_run_sets_its_whitening_stem_from_the_training_images(tiny_data
 
 
 @pytest.mark.parametrize("model", ["model3", "model4"])  # images; the frozen base's features
-def test_the_training_step_is_traced_once(model, tiny_data, tmp_path, monkeypatch):
+def test_the_training_step_is_traced_once(model, tiny_data, tmp_path, training_traces):
     # Variables made while tracing the first step (Adam's moments, the accuracy's counts) would
     # have TensorFlow trace it a second time; `train` makes them first.
-    from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
-
-    traces = []
-    step = TensorFlowTrainer.train_step
-
-    def counted(self, data):
-        traces.append(self.name)  # Python runs only while TensorFlow traces
-        return step(self, data)
-
-    monkeypatch.setattr(TensorFlowTrainer, "train_step", counted)
     run = train(tiny_config(model=model, epochs=2, data=str(tiny_data)), runs_root=tmp_path / "runs")
-    assert run.state == runs.FINISHED and len(traces) == 1
+    assert run.state == runs.FINISHED and len(training_traces) == 1
     # The metrics made beforehand are the ones training updates: each epoch's share of 80 images.
     assert all(
         0 < entry["accuracy"] <= 1 and 80 * entry["accuracy"] == pytest.approx(round(80 * entry["accuracy"]))
