@@ -258,8 +258,8 @@ def build_training_state(model, train_ds) -> None:
 
     Without a distribution strategy Keras creates them while tracing the first training step,
     and TensorFlow, which lets only a function's first trace create variables, then traces the
-    step again: 0.5-0.9 s more in every training's first epoch (README, "Speed"). Under a
-    strategy Keras builds them itself before tracing.
+    step again, in every training's first epoch (README, "Speed"). Under a strategy Keras builds
+    them itself before tracing.
     """
     model.optimizer.build(model.trainable_variables)
     labels = train_ds.element_spec[1]
