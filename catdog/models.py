@@ -259,8 +259,12 @@ def build_training_state(model, train_ds) -> None:
     Without a distribution strategy Keras creates them while tracing the first training step,
     and TensorFlow, which lets only a function's first trace create variables, then traces the
     step again, in every training's first epoch (README, "Speed"). Under a strategy Keras builds
-    them itself before tracing.
+    them itself before tracing, and this does nothing.
     """
+    import tensorflow as tf  # loaded only when a model trains, as in `compile_model`
+
+    if tf.distribute.has_strategy():
+        return
     model.optimizer.build(model.trainable_variables)
     labels = train_ds.element_spec[1]
     # The metrics take their kind ("accuracy": binary or sparse categorical) from these shapes.

@@ -384,8 +384,7 @@ def _fit(
     stopping = StopOnRequest(session, keep_weights=not (recording.checkpoint or patience))
     early_stopping = [EarlyStopping(session.run_dir, patience)] if patience else []
     callbacks = [recording, *early_stopping, ReportProgress(session, steps), stopping]  # in this order: see catdog.callbacks
-    if not tf.distribute.has_strategy():  # under one, Keras builds them itself before tracing
-        build_training_state(model, train_ds)
+    build_training_state(model, train_ds)
     try:
         with length_unknown_to_keras():
             model.fit(
