@@ -7,7 +7,9 @@ in through plain callables.
 
     key = frozen_weights_key(features, config)
     base = lambda: frozen_forward(features, key, config)
-    train_features = cached_features(key, base, dataset.train, config, flip_variants("horizontal"), "training")
+    requests = [FeatureRequest(dataset.train, flip_variants("horizontal"), "training"),
+                FeatureRequest(dataset.validation, NO_FLIP, "validation")]
+    train_features, validation_features = cached_features(key, base, requests, config)
 
 The cache lives under `$CATDOG_CACHE_DIR/features`, keyed by the image files (path, size,
 modification time), the image size, the flips and a digest of the frozen weights, so a second
@@ -20,7 +22,8 @@ import hashlib
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -31,6 +34,7 @@ from catdog.data import Split
 from catdog.errors import CatdogError
 from catdog.paths import cache_dir
 from catdog.pipeline import make_tf_dataset
+from catdog.readahead import ReadAhead
 
 Flips = tuple[tuple[bool, bool], ...]  # (horizontal, vertical) mirrorings of an image
 NO_FLIP: Flips = ((False, False),)  # the images as they are (validation)
@@ -39,50 +43,75 @@ NO_FLIP: Flips = ((False, False),)  # the images as they are (validation)
 CALIBRATION_IMAGES = 32
 
 
+class FeatureRequest(NamedTuple):
+    """One split's features for `cached_features`."""
+
+    split: Split
+    flips: Flips  # the mirrorings to compute, from `flip_variants`, or `NO_FLIP`
+    label: str  # the split's name in messages, e.g. "training"
+
+
 def cached_features(
     weights_key: str,
     base: Callable[[], tuple[Callable, str]],
-    split: Split,
+    requests: Sequence[FeatureRequest],
     config: RunConfig,
-    flips: Flips,
-    label: str,
     on_batch: Callable[[int, int, float, str], None] | None = None,
-) -> np.ndarray:
-    """Pooled base features of every image in `split` under each flip: (images, variants, dims).
+) -> list[np.ndarray]:
+    """Pooled base features of every image of each request's split under each flip.
+
+    What the cache lacks is computed: its images are decoded in another process from the start
+    (`catdog.readahead`), while `base` is made (a LiteRT conversion on a first run), then the
+    base runs on them batch by batch.
 
     Args:
         weights_key: `frozen_weights_key` of the frozen base.
         base: returns the base's `frozen_forward` (forward, engine); called only on a cache miss.
-        split: the images.
+        requests: the splits, their flips and their names.
         config: the run's settings (image size, batch size).
-        flips: the mirrorings to compute, from `flip_variants`, or `NO_FLIP`.
-        label: the split's name in messages, e.g. "training".
         on_batch: called as `on_batch(done, batches, seconds_left, message)` after each batch
             computed; it may raise to stop. None reports nothing.
 
     Returns:
-        float32 features, read from the cache when it holds them.
+        float32 arrays (images, variants, dims), one per request, read from the cache when it
+        holds them.
 
     Raises:
-        CatdogError: when images of `split` cannot be decoded.
+        CatdogError: when images of a split cannot be decoded.
     """
-    path = cache_dir() / "features" / f"{_feature_key(weights_key, split, flips)}.npy"
+    paths = [cache_dir() / "features" / f"{_feature_key(weights_key, r.split, r.flips)}.npy" for r in requests]
+    results = [_cached(path, len(r.split), len(r.flips)) for path, r in zip(paths, requests)]
+    missing = [index for index, result in enumerate(results) if result is None]
+    if missing:
+        jobs = [requests[index].split.paths for index in missing]
+        with ReadAhead(jobs, config.image_size, config.batch_size) as reader:
+            forward, engine = base()
+            for job, index in enumerate(missing):
+                batches = reader.job(job)
+                results[index] = _compute(forward, engine, batches, requests[index], paths[index], config, on_batch)
+    return results
+
+
+def _cached(path, images: int, variants: int) -> np.ndarray | None:
     if path.is_file():
         try:
             cached = np.load(path, mmap_mode="r")  # pages come in as used: never a second copy
-            if cached.shape[:2] == (len(split), len(flips)):
+            if cached.shape[:2] == (images, variants):
                 return cached
         except (OSError, ValueError):
             pass  # a damaged cache file is recomputed
-    forward, engine = base()
-    images = make_tf_dataset(split, config.image_size, config.batch_size, cache=False)
-    batches = math.ceil(len(split) / config.batch_size)
+    return None
+
+
+def _compute(forward, engine: str, batches, request: FeatureRequest, path, config: RunConfig, on_batch) -> np.ndarray:
+    """Run `forward` on `batches` (`ReadAhead.job`) and write the features to `path`."""
+    split, flips, label = request
+    count = math.ceil(len(split) / config.batch_size)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.stem}.tmp-{os.getpid()}.npy")
     result, done_rows, tick = None, 0, time.perf_counter()
     try:
-        for index, (batch, _) in enumerate(images):
-            batch = batch.numpy()
+        for index, (batch, _) in enumerate(batches):
             # Every flip of the batch in one call: (variants * n, dims) -> (n, variants, dims).
             variants = [batch[:, :: -1 if vertical else 1, :: -1 if horizontal else 1] for horizontal, vertical in flips]
             out = forward(np.concatenate(variants).astype(np.float32))
@@ -90,12 +119,12 @@ def cached_features(
             if result is None:  # written batch by batch into the file: memory holds one batch
                 shape = (len(split), len(flips), out.shape[-1])
                 result = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.float32, shape=shape)
-            result[done_rows : done_rows + len(rows)] = rows[: len(split) - done_rows]
+            result[done_rows : done_rows + len(rows)] = rows
             done_rows += len(rows)
             done = index + 1
             if on_batch is not None:
-                seconds_left = (time.perf_counter() - tick) / done * (batches - done)
-                on_batch(done, batches, seconds_left, f"computing {label} features once ({engine})")
+                seconds_left = (time.perf_counter() - tick) / done * (count - done)
+                on_batch(done, count, seconds_left, f"computing {label} features once ({engine})")
         if done_rows != len(split):
             raise CatdogError(
                 f"{len(split) - done_rows} {label} images could not be decoded; run `python -m catdog data` to list them."

@@ -26,7 +26,6 @@ so a person can see what was left out and put it back.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -38,7 +37,7 @@ from catdog.architectures import split_frozen
 from catdog.config import RunConfig
 from catdog.data import Dataset, load_dataset
 from catdog.errors import CatdogError
-from catdog.features import NO_FLIP, cached_features, flip_variants, frozen_forward, frozen_weights_key
+from catdog.features import NO_FLIP, FeatureRequest, cached_features, flip_variants, frozen_forward, frozen_weights_key
 from catdog.models import create_model, get_spec, training_precision
 
 # Similarity of two thumbnails from which the images count as the same photo: re-saved,
@@ -222,21 +221,32 @@ def dataset_features(dataset: Dataset, config: RunConfig, progress: Progress | N
     frozen, _ = split_frozen(model)
     key = frozen_weights_key(frozen, config)
 
-    @functools.cache
     def base():  # only on a cache miss
         return frozen_forward(frozen, key, config, lambda message: report(0, 0, None, message), calibration=dataset.train)
 
     flips = flip_variants(config.flip if config.flip is not None else get_spec(config.model).flip)
     thumbnails_key = f"thumbnails-{THUMBNAIL_SIDE}-{config.image_size}"
-    parts, small, paths, labels, splits = [], [], [], [], []
-    for name, label in (("train", "training"), ("validation", "validation"), ("test", "test")):
-        split = dataset.split(name)
-        if not len(split):
-            continue
-        computed = cached_features(key, base, split, config, flips if name == "train" else NO_FLIP, label, report)
-        parts.append(np.asarray(computed[:, 0], np.float32))  # the images as they are
-        thumbnails = cached_features(thumbnails_key, _thumbnailer, split, config, NO_FLIP, f"{label} thumbnail", report)
-        small.append(np.asarray(thumbnails[:, 0], np.float32))
+    named = [
+        (name, label, dataset.split(name))
+        for name, label in (("train", "training"), ("validation", "validation"), ("test", "test"))
+        if len(dataset.split(name))
+    ]
+    vectors = cached_features(
+        key,
+        base,
+        [FeatureRequest(split, flips if name == "train" else NO_FLIP, label) for name, label, split in named],
+        config,
+        report,
+    )
+    thumbnails = cached_features(
+        thumbnails_key,
+        _thumbnailer,
+        [FeatureRequest(split, NO_FLIP, f"{label} thumbnail") for _, label, split in named],
+        config,
+        report,
+    )
+    paths, labels, splits = [], [], []
+    for name, _, split in named:
         paths += split.paths
         labels += split.labels
         splits += [name] * len(split)
@@ -245,8 +255,8 @@ def dataset_features(dataset: Dataset, config: RunConfig, progress: Progress | N
         tuple(paths),
         np.asarray(labels, int),
         tuple(splits),
-        np.concatenate(parts),
-        np.concatenate(small),
+        np.concatenate([np.asarray(part[:, 0], np.float32) for part in vectors]),  # the images as they are
+        np.concatenate([np.asarray(part[:, 0], np.float32) for part in thumbnails]),
     )
 
 

@@ -14,7 +14,6 @@ Progress leaves through a plain callable, `progress(done, total, seconds_left, m
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import tempfile
 import time
@@ -28,7 +27,7 @@ from catdog.architectures import split_frozen
 from catdog.config import RunConfig
 from catdog.data import Dataset, Split, load_dataset
 from catdog.errors import CatdogError
-from catdog.features import NO_FLIP, cached_features, flip_variants, frozen_forward, frozen_weights_key
+from catdog.features import NO_FLIP, FeatureRequest, cached_features, flip_variants, frozen_forward, frozen_weights_key
 from catdog.models import build_training_state, compile_model, create_model, get_spec, probabilities
 from catdog.train import train
 
@@ -133,16 +132,15 @@ class _HeadOnFeatures:
         model = create_model(config.model, config.image_size, len(dataset.class_names), pretrained=config.pretrained)
         features, self.head = split_frozen(model)
         key = frozen_weights_key(features, config)
-        base = functools.cache(lambda: frozen_forward(features, key, config, calibration=dataset.train))
+        base = lambda: frozen_forward(features, key, config, calibration=dataset.train)  # noqa: E731
 
         def on_batch(done, batches, seconds_left, message):
             report(0, 1, seconds_left, f"{message}: batch {done} of {batches}")
 
         flips = flip_variants(config.flip if config.flip is not None else get_spec(config.model).flip)
-        self.train_features = cached_features(key, base, dataset.train, config, flips, "training", on_batch)
-        self.validation_features = np.asarray(
-            cached_features(key, base, dataset.validation, config, NO_FLIP, "validation", on_batch)[:, 0]
-        )
+        requests = [FeatureRequest(dataset.train, flips, "training"), FeatureRequest(dataset.validation, NO_FLIP, "validation")]
+        self.train_features, validation_features = cached_features(key, base, requests, config, on_batch)
+        self.validation_features = np.asarray(validation_features[:, 0])
         self.validation_labels = np.asarray(dataset.validation.labels, int)
         self.index = {path: row for row, path in enumerate(dataset.train.paths)}
         self.config = config

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import functools
 import json
 import math
 import os
@@ -62,7 +61,7 @@ from catdog.cluster import Cluster
 from catdog.config import RunConfig
 from catdog.data import Dataset, load_dataset, load_sample
 from catdog.errors import CatdogError
-from catdog.features import NO_FLIP, cached_features, flip_variants, frozen_forward, frozen_weights_key
+from catdog.features import NO_FLIP, FeatureRequest, cached_features, flip_variants, frozen_forward, frozen_weights_key
 from catdog.models import ModelSpec, build_training_state, compile_model, create_model, get_spec, training_precision
 from catdog.pipeline import forward_batch_size, length_unknown_to_keras, make_tf_dataset, one_workers_share, without_autotuning
 
@@ -311,8 +310,7 @@ def _frozen_features(features, session: TrainingSession) -> tuple[np.ndarray, np
     train_split, validation_split = _shares(session)
     key = frozen_weights_key(features, config)  # hashed once: it keys both caches
 
-    @functools.cache
-    def base():  # made on the first cache miss only: a warm cache needs no conversion
+    def base():  # made on a cache miss only: a warm cache needs no conversion
         announce = lambda message: session.progress("features", message=message)  # noqa: E731
         # Calibrated on the whole training split, as every worker has it: each converts alike.
         forward, engine = frozen_forward(features, key, config, announce, calibration=session.dataset.train)
@@ -325,8 +323,8 @@ def _frozen_features(features, session: TrainingSession) -> tuple[np.ndarray, np
             raise StopTraining()
 
     flips = flip_variants(config.flip if config.flip is not None else get_spec(config.model).flip)
-    train_features = cached_features(key, base, train_split, config, flips, "training", on_batch)
-    validation_features = cached_features(key, base, validation_split, config, NO_FLIP, "validation", on_batch)
+    requests = [FeatureRequest(train_split, flips, "training"), FeatureRequest(validation_split, NO_FLIP, "validation")]
+    train_features, validation_features = cached_features(key, base, requests, config, on_batch)
     return train_features, validation_features[:, 0]
 
 

@@ -4,6 +4,7 @@ from the cache, the same on LiteRT as on TensorFlow; the model saved is still th
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,14 +12,16 @@ from helpers import tiny_config
 
 from catdog import runs
 from catdog.data import load_dataset
-from catdog.features import NO_FLIP, cached_features, flip_variants
+from catdog.errors import CatdogError
+from catdog.features import NO_FLIP, FeatureRequest, cached_features, flip_variants
 from catdog.images import load_image
 from catdog.predict import Predictor
 from catdog.train import train
 
 
 def test_cached_features_hold_each_mirror_and_follow_the_image_files(tiny_data):
-    split = load_dataset(tiny_data, batch_size=8, seed=1).validation
+    dataset = load_dataset(tiny_data, batch_size=8, seed=1)
+    split = dataset.validation
     config = tiny_config(model="model4")
     made = []
 
@@ -26,19 +29,35 @@ def test_cached_features_hold_each_mirror_and_follow_the_image_files(tiny_data):
         made.append(True)
         return (lambda pixels: pixels[:, 0, 0, :]), "test"
 
-    features = cached_features("weights", base, split, config, flip_variants("horizontal"), "validation")
+    def one(flips, split=split):
+        return cached_features("weights", base, [FeatureRequest(split, flips, "validation")], config)[0]
+
+    features = one(flip_variants("horizontal"))
     images = np.stack([load_image(path, config.image_size) for path in split.paths]).astype(np.float32)
     assert features.shape == (len(split), 2, 3) and features.dtype == np.float32
     np.testing.assert_array_equal(features[:, 0], images[:, 0, 0])
     np.testing.assert_array_equal(features[:, 1], images[:, 0, -1])  # the mirror's top-left is the top-right
-    again = cached_features("weights", base, split, config, flip_variants("horizontal"), "validation")
+    again = one(flip_variants("horizontal"))
     assert len(made) == 1 and np.array_equal(again, features)  # read back, the base not even made
-    assert cached_features("weights", base, split, config, NO_FLIP, "validation").shape == (len(split), 1, 3)
+    assert one(NO_FLIP).shape == (len(split), 1, 3)
     assert len(made) == 2  # other flips, other features
+    # Several splits in one call: the base made once, each split's features its own, in order.
+    requests = [FeatureRequest(dataset.train, NO_FLIP, "training"), FeatureRequest(split, NO_FLIP, "validation")]
+    both = cached_features("weights", base, requests, config)
+    assert len(made) == 3 and both[0].shape == (len(dataset.train), 1, 3) and np.array_equal(both[1], one(NO_FLIP))
     edited = split.paths[0]
     os.utime(edited, ns=(os.stat(edited).st_atime_ns, os.stat(edited).st_mtime_ns + 10**9))
-    cached_features("weights", base, split, config, NO_FLIP, "validation")
-    assert len(made) == 3  # a changed file is not served from the cache
+    one(NO_FLIP)
+    assert len(made) == 4  # a changed file is not served from the cache
+
+
+def test_an_image_that_no_longer_decodes_stops_the_features_with_a_message(tiny_data):
+    split = load_dataset(tiny_data, batch_size=8, seed=1).validation
+    Path(split.paths[3]).write_bytes(b"not an image any more")
+    base = lambda: ((lambda pixels: pixels[:, 0, 0, :]), "test")  # noqa: E731
+    with pytest.raises(CatdogError, match="1 validation images could not be decoded"):
+        cached_features("weights", base, [FeatureRequest(split, NO_FLIP, "validation")], tiny_config(model="model4"))
+    assert not list((Path(os.environ["CATDOG_CACHE_DIR"]) / "features").glob("*"))  # nothing half-written
 
 
 def test_frozen_base_fast_path_caches_features_and_saves_the_full_model(tiny_data, tmp_path):

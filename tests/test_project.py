@@ -27,7 +27,7 @@ def test_streamlit_keeps_xsrf_protection_on_and_usage_statistics_off():
 _CORE_BELOW_TRAINING = {
     "errors", "paths", "cpu", "augment", "architectures", "models", "config", "images", "uploads", "download",
     "data", "pipeline", "runs", "lite", "predict", "evaluate", "explain", "export", "calibration", "queue", "exclusions",
-    "stress",
+    "stress", "readahead",
 }  # fmt: skip
 ALLOWED_IMPORTS = {
     "errors": set(),
@@ -41,6 +41,7 @@ ALLOWED_IMPORTS = {
     "models": {"errors", "architectures", "cpu", "adam"},
     "config": {"errors", "augment", "models"},
     "images": {"errors"},
+    "readahead": {"errors", "images"},
     "uploads": {"errors", "paths"},
     "download": {"errors", "paths", "uploads"},
     "exclusions": {"errors", "paths"},
@@ -56,7 +57,7 @@ ALLOWED_IMPORTS = {
     "explain": {"errors", "images", "models"},
     "export": {"errors", "lite", "models", "runs"},
     "batch": {"errors", "images", "predict"},
-    "features": {"errors", "paths", "cpu", "config", "data", "pipeline", "architectures", "models", "lite", "runs"},
+    "features": {"errors", "paths", "cpu", "config", "data", "pipeline", "readahead", "architectures", "models", "lite", "runs"},
     "callbacks": {"errors", "paths", "config", "data", "models", "runs", "cluster"},
     "train": {"errors", "paths", "config", "data", "pipeline", "images", "architectures", "models", "runs", "features"}
     | {"callbacks", "cluster"},
