@@ -312,10 +312,15 @@ def _float32_twin(model):
 
 def _is_own_twin(model) -> bool:
     """True when `model` would save as its twin does: uncompiled, and float32 throughout."""
-    if model.compiled:
-        return False
-    config = model.get_config()
-    return _float32_config(config) == config
+    return not model.compiled and all(layer.dtype_policy.name == "float32" for layer in _layers(model))
+
+
+def _layers(model):
+    # Every layer, nested models' included: what `_float32_config` reaches through the config.
+    for layer in model.layers:
+        yield layer
+        if hasattr(layer, "layers"):
+            yield from _layers(layer)
 
 
 def _float32_config(value):

@@ -292,8 +292,20 @@ def _fit_on_features(model, session: TrainingSession) -> _Stage:
     validation = (validation_features, np.asarray(validation_split.labels, np.int32))
     # No checkpoints: the head is not the run's model; `_build_and_fit` saves the whole model.
     if session.cluster is None:
-        train_ds = without_autotuning(train_ds.prefetch(2))
-        return _fit(head, session, train_ds, validation, steps, config.epochs, checkpoint=False, batch_size=config.batch_size)
+        # Endless, each epoch a whole pass (`steps` batches): Keras then keeps one iterator for the
+        # whole fit instead of making two an epoch, each a few milliseconds (the flip's function).
+        train_ds = without_autotuning(train_ds.repeat().prefetch(2))
+        return _fit(
+            head,
+            session,
+            train_ds,
+            validation,
+            steps,
+            config.epochs,
+            checkpoint=False,
+            batch_size=config.batch_size,
+            steps_per_epoch=steps,
+        )
     # As `make_tf_dataset` does for a worker's images: endless whole batches, a set number of steps.
     train_ds = one_workers_share(without_autotuning(train_ds.repeat().prefetch(2)))
     validation_ds = one_workers_share(tf.data.Dataset.from_tensor_slices(validation).batch(config.batch_size))

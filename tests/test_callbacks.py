@@ -109,9 +109,16 @@ def test_a_background_checkpoint_holds_the_weights_it_was_given_and_reports_its_
     broken.wait()  # reported once
 
 
-@pytest.mark.parametrize("compiled, policy", [(False, "float32"), (True, "float32"), (False, "mixed_bfloat16")])
-def test_a_saved_model_is_uncompiled_float32_and_one_already_so_is_saved_without_a_twin(tmp_path, monkeypatch, compiled, policy):
-    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, dtype=policy), keras.layers.Dense(2, dtype="float32")])
+@pytest.mark.parametrize(
+    "compiled, policy, nested",
+    [(False, "float32", False), (True, "float32", False), (False, "mixed_bfloat16", False), (False, "mixed_bfloat16", True)],
+)
+def test_a_saved_model_is_uncompiled_float32_and_one_already_so_is_saved_without_a_twin(
+    tmp_path, monkeypatch, compiled, policy, nested
+):
+    inner = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, dtype=policy)], name="inner")
+    first = inner if nested else keras.layers.Dense(4, dtype=policy)  # nested: a base model inside, as Model 4's
+    model = keras.Sequential([keras.Input((3,)), first, keras.layers.Dense(2, dtype="float32")])
     if compiled:
         compile_model(model)
     already_twin = not compiled and policy == "float32"
@@ -121,4 +128,6 @@ def test_a_saved_model_is_uncompiled_float32_and_one_already_so_is_saved_without
     saved = keras.saving.load_model(tmp_path / runs.MODEL_FILE)
     assert not saved.compiled
     assert {layer.dtype_policy.name for layer in saved.layers} == {"float32"}
+    if nested:
+        assert {layer.dtype_policy.name for layer in saved.get_layer("inner").layers} == {"float32"}
     assert all(np.array_equal(a, b) for a, b in zip(saved.get_weights(), model.get_weights(), strict=True))
