@@ -35,7 +35,7 @@ from catdog.errors import CatdogError
 from catdog.images import load_image
 
 BUDGET_BYTES = 256 * 1024**2  # decoded images waiting at most: the whole tutorial data at 160x160
-_SHARED_DIR = "/dev/shm" if os.path.isdir("/dev/shm") else None  # memory, not disk, where there is one
+SHARED_MEMORY = "/dev/shm"  # a folder in memory, where the system has one
 
 
 class ReadAhead:
@@ -50,11 +50,12 @@ class ReadAhead:
         self._batch = batch_size
         batches = sum(math.ceil(len(paths) / batch_size) for paths in self._jobs)
         slot_bytes = batch_size * image_size[0] * image_size[1] * 3
-        shape = (max(1, min(BUDGET_BYTES // slot_bytes, batches)), batch_size, *image_size, 3)
+        directory, slots = _place(slot_bytes, max(1, min(BUDGET_BYTES // slot_bytes, batches)))
+        shape = (slots, batch_size, *image_size, 3)
         # One unlinked file holds the jobs, then the ring: nothing to write down a pipe before the
         # child runs, and nothing left behind however either process ends.
         header = pickle.dumps((self._jobs, shape))
-        self._file = tempfile.TemporaryFile(dir=_SHARED_DIR)
+        self._file = tempfile.TemporaryFile(dir=directory)
         self._file.write(len(header).to_bytes(8, "little") + header)
         self._file.truncate(_ring_offset(len(header)) + math.prod(shape))  # sparse: pages come as used
         self._file.flush()
@@ -115,6 +116,25 @@ class ReadAhead:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _place(slot_bytes: int, wanted: int) -> tuple[str, int]:
+    """(folder, slots) for the ring's file: memory (/dev/shm) when it has room for every slot
+    wanted, else the temporary folder, with as many as fit there. A container's /dev/shm is often
+    64 MB, and a process writing past a full one is killed, not told."""
+    if _room(SHARED_MEMORY, slot_bytes) >= wanted:
+        return SHARED_MEMORY, wanted
+    folder = tempfile.gettempdir()
+    return folder, max(1, min(wanted, _room(folder, slot_bytes)))
+
+
+def _room(folder: str, slot_bytes: int) -> int:
+    """Slots that fit in half the free space of `folder` (the rest is for everything else)."""
+    try:
+        stats = os.statvfs(folder)
+    except OSError:  # no such folder (no /dev/shm on macOS)
+        return 0
+    return stats.f_bavail * stats.f_frsize // 2 // slot_bytes
 
 
 def _ring_offset(header_length: int) -> int:

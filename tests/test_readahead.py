@@ -3,6 +3,10 @@ ring of slots smaller than the images, bad files left out, the child gone when t
 
 from __future__ import annotations
 
+import os
+import tempfile
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from helpers import write_class_folders
@@ -56,3 +60,24 @@ def test_a_child_that_dies_is_a_clear_error_not_a_hang(paths):
         reader._process.wait()
         with pytest.raises(CatdogError, match="ended unexpectedly"):
             list(reader.job(0))
+
+
+def test_the_ring_goes_to_disk_when_shared_memory_is_short_and_shrinks_to_what_fits(paths, monkeypatch):
+    free = {readahead.SHARED_MEMORY: 0, tempfile.gettempdir(): 10**12}
+    real_statvfs = os.statvfs
+    monkeypatch.setattr(
+        os,
+        "statvfs",
+        lambda folder: SimpleNamespace(f_bavail=free[folder], f_frsize=1) if folder in free else real_statvfs(folder),
+    )
+    slot = 4 * 16 * 16 * 3
+    assert readahead._place(slot, 6) == (tempfile.gettempdir(), 6)
+    with ReadAhead([paths], (16, 16), 4) as reader:  # decodes through a file on disk just the same
+        images = np.concatenate([images for images, _ in reader.job(0)])
+    np.testing.assert_array_equal(images, np.stack([load_image(path, (16, 16)) for path in paths]))
+    free[readahead.SHARED_MEMORY] = 2 * 6 * slot  # room for all six (half the free space)
+    assert readahead._place(slot, 6) == (readahead.SHARED_MEMORY, 6)
+    free[readahead.SHARED_MEMORY], free[tempfile.gettempdir()] = 0, 2 * 3 * slot
+    assert readahead._place(slot, 6) == (tempfile.gettempdir(), 3)
+    free[tempfile.gettempdir()] = 0
+    assert readahead._place(slot, 6) == (tempfile.gettempdir(), 1)  # one slot still: the write, not this, reports a full disk
