@@ -1,8 +1,9 @@
 """Images decoded ahead of their use, in another process: the feature caches' reader.
 
 A frozen base's first use on a CPU starts with its LiteRT conversion, seconds of work on one core
-in calls that hold Python's interpreter lock, so a decoding thread would wait on it. A decoding
-process started before it has the images ready when the features are computed (README, "Speed").
+that holds Python's interpreter lock for much of it: decoding threads gained nothing there, a
+decoding process started before it has the images ready when the features are computed (README,
+"Speed").
 Decoded batches wait in a fixed ring of slots in a shared file that the reader frees as it takes
 them, so memory holds `BUDGET_BYTES` at most, however many images there are.
 
@@ -23,6 +24,7 @@ import math
 import mmap
 import os
 import pickle
+import signal
 import subprocess
 import sys
 import tempfile
@@ -170,9 +172,13 @@ def _serve(file_descriptor: int, ready_descriptor: int, free_descriptor: int) ->
                         decoded.append(False)
                 ready.send((slot, decoded))
                 free, slot = free - 1, (slot + 1) % slots
+    except BrokenPipeError:
+        return  # the reader is gone
     except Exception as error:  # noqa: BLE001  (anything else reaches the reader, which raises it)
         ready.send(error)
 
 
 if __name__ == "__main__":
+    # Ctrl-C in a terminal reaches the whole process group: the reader stops this child itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _serve(*map(int, sys.argv[1:]))
