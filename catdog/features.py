@@ -5,15 +5,15 @@ image, and of each mirror image RandomFlip could make of it, are computed once; 
 trains on them (`catdog.train`). Nothing here knows about runs: progress and stop requests come
 in through plain callables.
 
-    key = frozen_weights_key(features, config)
-    base = lambda: frozen_forward(features, key, config)
+    key = frozen_weights_key(features, config, calibration=dataset.train)
+    base = lambda: frozen_forward(features, key, config, calibration=dataset.train)
     requests = [FeatureRequest(dataset.train, flip_variants("horizontal"), "training"),
                 FeatureRequest(dataset.validation, NO_FLIP, "validation")]
     train_features, validation_features = cached_features(key, base, requests, config)
 
 The cache lives under `$CATDOG_CACHE_DIR/features`, keyed by the image files (path, size,
-modification time), the image size, the flips and a digest of the frozen weights, so a second
-run on the same data starts in seconds.
+modification time), the image size, the flips and a digest of the frozen weights (for int8, of
+the files it is calibrated on too), so a second run on the same data starts in seconds.
 """
 
 from __future__ import annotations
@@ -149,7 +149,8 @@ def frozen_forward(
     On a CPU-only machine LiteRT (XNNPACK), the faster engine there (see `catdog.lite`),
     converted once per set of weights and cached on disk under `weights_key`; `announce` is told
     before that conversion. When `feature_precision(config)` is "int8" the conversion is quantized,
-    calibrated on `CALIBRATION_IMAGES` images of `calibration` (the training split). Elsewhere (a
+    calibrated on `CALIBRATION_IMAGES` images of `calibration` (the training split, the one given
+    to `frozen_weights_key`). Elsewhere (a
     GPU, `CATDOG_LITERT=0`) one traced TensorFlow graph in float32, much faster than calling the
     model eagerly batch by batch. `engine` names which one runs.
     """
@@ -157,8 +158,8 @@ def frozen_forward(
 
     if lite.available():
         int8 = feature_precision(config) == "int8"
-        if int8 and calibration is None:
-            raise ValueError("int8 features need the training split to calibrate on")
+        if int8:
+            _required(calibration)
         if not lite.cached_path(weights_key).is_file():
             announce(f"converting the frozen base to LiteRT{' int8' if int8 else ''} once (cached for later runs)")
         sample = (lambda: _calibration_images(calibration, config)) if int8 else None
@@ -185,23 +186,40 @@ def feature_precision(config: RunConfig) -> str:
     return config.feature_precision
 
 
-def frozen_weights_key(features, config: RunConfig) -> str:
+def frozen_weights_key(features, config: RunConfig, calibration: Split | None = None) -> str:
     """A digest of the frozen model's weights, dtype policies, input size and, where it applies,
-    int8 quantization: the caches' key."""
+    int8 quantization and the image files it is calibrated on: the caches' key.
+
+    `calibration` is the split `frozen_forward` calibrates on (the training split); int8 needs it.
+    """
     digest = hashlib.sha256()
     policies = tuple(layer.dtype_policy.name for layer in features.layers)  # float32 vs bfloat16 features
     digest.update(repr((tuple(config.image_size), policies)).encode())
     if feature_precision(config) != "float32":  # float32 keys stay as they were
         digest.update(feature_precision(config).encode())
+        # Another calibration sample is another int8 model: its own conversion and features.
+        _digest_files(digest, _calibration_sample(_required(calibration)).paths)
     for weight in features.weights:
         digest.update(np.ascontiguousarray(weight.numpy()).tobytes())
     return digest.hexdigest()[:32]
 
 
+def _required(calibration: Split | None) -> Split:
+    if calibration is None:
+        raise ValueError("int8 features need the training split to calibrate on")
+    return calibration
+
+
+def _calibration_sample(split: Split) -> Split:
+    """`CALIBRATION_IMAGES` images of `split`, drawn with a fixed seed rather than the run's, so
+    that runs differing only by seed share one int8 conversion and its cached features."""
+    chosen = np.sort(np.random.default_rng(0).permutation(len(split))[:CALIBRATION_IMAGES])
+    return Split([split.paths[i] for i in chosen], [split.labels[i] for i in chosen])
+
+
 def _calibration_images(split: Split, config: RunConfig) -> np.ndarray:
-    """A seeded sample of `split`'s images, decoded as the features' images are."""
-    chosen = np.sort(np.random.default_rng(config.seed).permutation(len(split))[:CALIBRATION_IMAGES])
-    sample = Split([split.paths[i] for i in chosen], [split.labels[i] for i in chosen])
+    """`_calibration_sample(split)` decoded as the features' images are."""
+    sample = _calibration_sample(split)
     return np.concatenate(
         [batch.numpy() for batch, _ in make_tf_dataset(sample, config.image_size, config.batch_size, cache=False)]
     )
@@ -217,7 +235,12 @@ def flip_variants(flip: str) -> Flips:
 def _feature_key(weights_key: str, split: Split, flips: Flips) -> str:
     digest = hashlib.sha256()
     digest.update(repr((weights_key, flips)).encode())
-    for path in split.paths:
+    _digest_files(digest, split.paths)
+    return digest.hexdigest()[:32]
+
+
+def _digest_files(digest, paths: Sequence[str]) -> None:
+    """Add each file's path, size and modification time: an edited image changes the digest."""
+    for path in paths:
         stat = os.stat(path)
         digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()[:32]

@@ -219,7 +219,7 @@ def dataset_features(dataset: Dataset, config: RunConfig, progress: Progress | N
         precision=training_precision(config.model, config.precision),
     )
     frozen, _ = split_frozen(model)
-    key = frozen_weights_key(frozen, config)
+    key = frozen_weights_key(frozen, config, calibration=dataset.train)
 
     def base():  # only on a cache miss
         return frozen_forward(frozen, key, config, lambda message: report(0, 0, None, message), calibration=dataset.train)

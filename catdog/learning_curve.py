@@ -131,7 +131,7 @@ class _HeadOnFeatures:
     def __init__(self, config: RunConfig, dataset: Dataset, report: Progress):
         model = create_model(config.model, config.image_size, len(dataset.class_names), pretrained=config.pretrained)
         features, self.head = split_frozen(model)
-        key = frozen_weights_key(features, config)
+        key = frozen_weights_key(features, config, calibration=dataset.train)
         base = lambda: frozen_forward(features, key, config, calibration=dataset.train)  # noqa: E731
 
         def on_batch(done, batches, seconds_left, message):

@@ -135,6 +135,35 @@ def test_int8_features_are_a_second_engine_with_their_own_caches(tiny_data, tmp_
         assert np.corrcoef(first.ravel(), second.ravel())[0, 1] > 0.7
 
 
+def test_int8_caches_are_keyed_by_the_images_the_quantization_is_calibrated_on(tiny_data, monkeypatch):
+    import keras
+
+    from catdog import features, lite
+
+    monkeypatch.setattr(lite, "available", lambda: True)  # the key only: nothing is converted
+    base = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Conv2D(2, 3)])
+    dataset = load_dataset(tiny_data, batch_size=8, seed=1)
+    int8 = tiny_config(model="model4", feature_precision="int8")
+
+    def key(config=int8, calibration=dataset.train):
+        return features.frozen_weights_key(base, config, calibration=calibration)
+
+    first = key()
+    assert key() == first and key(tiny_config(model="model4", feature_precision="int8", seed=7)) == first  # not the run's seed
+    assert key(calibration=dataset.validation) != first  # other photos, another int8 model
+    float32 = tiny_config(model="model4", feature_precision="float32")
+    assert key(float32) == key(float32, None) != first  # float32 needs no calibration
+    with pytest.raises(ValueError, match="calibrate"):
+        key(calibration=None)
+    sample = set(features._calibration_sample(dataset.train).paths)
+    assert 0 < len(sample) < len(dataset.train)
+    other = next(path for path in dataset.train.paths if path not in sample)
+    calibrating = next(iter(sample))
+    for path in (other, calibrating):
+        os.utime(path, ns=(os.stat(path).st_atime_ns, os.stat(path).st_mtime_ns + 10**9))
+        assert (key() == first) == (path == other)  # only the calibration images change the int8 model
+
+
 @pytest.mark.parametrize(
     ("flags", "litert_on", "expected"),
     [

@@ -178,7 +178,9 @@ def test_health_judges_on_exact_features_unless_told_otherwise(tmp_path, monkeyp
     asked = []
     real = frozen_features.frozen_weights_key
     monkeypatch.setattr(
-        health, "frozen_weights_key", lambda base, config: asked.append(config.feature_precision) or real(base, config)
+        health,
+        "frozen_weights_key",
+        lambda base, config, **calibration: asked.append(config.feature_precision) or real(base, config, **calibration),
     )
     root = tmp_path / "planted"
     write_planted_dataset(root)
