@@ -150,9 +150,8 @@ def frozen_forward(
     converted once per set of weights and cached on disk under `weights_key`; `announce` is told
     before that conversion. When `feature_precision(config)` is "int8" the conversion is quantized,
     calibrated on `CALIBRATION_IMAGES` images of `calibration` (the training split, the one given
-    to `frozen_weights_key`). Elsewhere (a
-    GPU, `CATDOG_LITERT=0`) one traced TensorFlow graph in float32, much faster than calling the
-    model eagerly batch by batch. `engine` names which one runs.
+    to `frozen_weights_key`). Elsewhere (a GPU, `CATDOG_LITERT=0`) one traced TensorFlow graph in
+    float32, much faster than calling the model eagerly batch by batch. `engine` names which one runs.
     """
     import tensorflow as tf  # here, so that importing this module stays cheap
 
