@@ -211,7 +211,7 @@ def _required(calibration: Split | None) -> Split:
 
 def _calibration_sample(split: Split) -> Split:
     """`CALIBRATION_IMAGES` images of `split`, drawn with a fixed seed rather than the run's, so
-    that runs differing only by seed share one int8 conversion and its cached features."""
+    that runs on the same training images share one int8 conversion and its cached features."""
     chosen = np.sort(np.random.default_rng(0).permutation(len(split))[:CALIBRATION_IMAGES])
     return Split([split.paths[i] for i in chosen], [split.labels[i] for i in chosen])
 
