@@ -4,6 +4,8 @@ catdog's precision and that a speed figure must be quoted with."""
 from __future__ import annotations
 
 import functools
+import hashlib
+import os
 
 # The flags that change which kernels TensorFlow and LiteRT run (README, "Speed").
 RELEVANT_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
@@ -19,6 +21,23 @@ def cpu_flags() -> frozenset[str]:
         return frozenset()
 
 
+@functools.cache
+def cpu_model_name() -> str:
+    """The CPU's model name ("AMD EPYC 9R14", "Intel(R) Xeon(R) Processor"), or "" where unknown."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            return next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), "")
+    except OSError:
+        return ""
+
+
+def cpu_signature() -> str:
+    """This CPU as a cache key: its name, cores and (hashed) flags. A virtual machine moved to
+    another kind of host gets another signature."""
+    flags = hashlib.sha256(" ".join(sorted(cpu_flags())).encode()).hexdigest()[:12]
+    return f"{cpu_model_name() or 'unknown CPU'}; {os.cpu_count()} cores; flags {flags}"
+
+
 def relevant_flags() -> list[str]:
     """Which of `RELEVANT_FLAGS` this CPU has, in that order."""
     return [flag for flag in RELEVANT_FLAGS if flag in cpu_flags()]
@@ -32,5 +51,6 @@ def has_int8_dot_products() -> bool:
 
 def has_bfloat16_arithmetic() -> bool:
     """bfloat16 dot products in hardware: AVX512_BF16 (AMD Zen 4 and later, Intel Cooper Lake)
-    or AMX (Intel Sapphire Rapids and later). oneDNN uses either for bfloat16 layers."""
+    or AMX (Intel Sapphire Rapids and later). oneDNN uses either for bfloat16 layers; whether
+    that is faster than float32 is measured (`catdog.precision`)."""
     return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())

@@ -9,6 +9,7 @@ from helpers import run_cli, write_class_folders
 
 import catdog
 from catdog.bench import format_report, run_bench
+from catdog.cpu import has_bfloat16_arithmetic
 from catdog.errors import CatdogError
 
 SIDE_KEYS = {
@@ -51,7 +52,10 @@ def test_bench_times_both_sides_and_tabulates_them(tiny_data):
         )
         assert ratios["seconds_per_epoch_speedup"] > 0
     assert rows["model4"]["catdog"]["fast_path"] and rows["model4"]["catdog"]["second_run_total_seconds"] > 0
-    assert rows["model1"]["catdog"]["precision"] in ("float32", "mixed_bfloat16")
+    # auto's choice is the one the machine's measurement made, and the report says what it measured.
+    machine = report["machine"]
+    assert rows["model1"]["catdog"]["precision"] == ("mixed_bfloat16" if machine["bfloat16_pays"] else "float32")
+    assert (machine["bfloat16_speedup"] is None) is (not has_bfloat16_arithmetic())
     # The tutorial's code runs with TensorFlow's own oneDNN setting (a fresh process), catdog with its own.
     for row in rows.values():
         assert row["reference"]["tf_enable_onednn_opts"] == catdog.ONEDNN_SETTING_FOUND
@@ -63,6 +67,7 @@ def test_bench_times_both_sides_and_tabulates_them(tiny_data):
     assert any("reference model1 epoch 1/1" in line for line in lines)  # progress while it runs
     table = format_report(report)
     assert "catdog/ref" in table and "model4  reference" in table and "validation accuracy per epoch" in table
+    assert ("bfloat16 measured" in table) is (machine["bfloat16_speedup"] is not None)
     json.dumps(report)  # JSON-ready
 
 

@@ -12,10 +12,9 @@ import zipfile
 import h5py
 import numpy as np
 import pytest
-import tensorflow as tf
 from helpers import tiny_config
 
-from catdog import cpu, models, runs
+from catdog import runs
 from catdog.config import RunConfig
 from catdog.data import load_dataset
 from catdog.errors import CatdogError
@@ -196,17 +195,6 @@ def test_bfloat16_training_saves_a_float32_model_that_predicts_the_same(tiny_dat
         labels
     )
     assert accuracy == pytest.approx(run.final("val_accuracy"), abs=0.05)
-
-
-@pytest.mark.parametrize("flag", ["avx512_bf16", "amx_bf16"])
-def test_auto_precision_is_bfloat16_only_for_the_measured_models_on_a_bfloat16_cpu(flag, monkeypatch):
-    monkeypatch.setattr(cpu, "cpu_flags", lambda: frozenset({"avx2", "avx512f", flag}))
-    expected = "float32" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
-    assert [models.training_precision(key) for key in ("model1", "model2", "model3")] == [expected] * 3
-    assert models.training_precision("model4") == "float32"
-    assert models.training_precision("model4", "mixed_bfloat16") == "mixed_bfloat16"
-    monkeypatch.setattr(cpu, "cpu_flags", lambda: frozenset({"avx2", "avx512f", "avx512_vnni"}))
-    assert models.training_precision("model1") == "float32"
 
 
 def test_mirrored_strategy_trains_and_is_recorded(tiny_data, tmp_path):

@@ -32,10 +32,11 @@ from catdog.bench.measure import measure_memory, measure_prediction
 from catdog.bench.report import TARGETS, check_targets, format_report
 from catdog.bench.timing import ratios, time_catdog, time_reference
 from catdog.config import RunConfig
-from catdog.cpu import relevant_flags
+from catdog.cpu import cpu_model_name, has_bfloat16_arithmetic, relevant_flags
 from catdog.data import load_dataset
 from catdog.errors import CatdogError
 from catdog.models import TUTORIAL_MODELS, get_spec
+from catdog.precision import bfloat16_pays, bfloat16_speedup
 
 __all__ = [
     "TARGETS",
@@ -191,9 +192,7 @@ def run_bench(
 
 def machine_info() -> dict:
     """What the figures were measured on: CPU, cores, memory, load, library versions, GPUs."""
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    cpu = cpu_model_name() or platform.processor() or platform.machine()
     memory_gb = None
     with contextlib.suppress(OSError, StopIteration, ValueError):
         memory_gb = round(
@@ -202,6 +201,9 @@ def machine_info() -> dict:
     return {
         "cpu": cpu,
         "cpu_flags": relevant_flags(),
+        # what --precision auto goes by (`catdog.precision`); measured only where bfloat16 may pay
+        "bfloat16_speedup": bfloat16_speedup() if has_bfloat16_arithmetic() else None,
+        "bfloat16_pays": bfloat16_pays(),
         "cores": os.cpu_count(),
         "memory_gb": memory_gb,
         "gpus": [device.name for device in tf.config.list_physical_devices("GPU")],
