@@ -25,7 +25,7 @@ def test_streamlit_keeps_xsrf_protection_on_and_usage_statistics_off():
 # way, from the leaves (errors, paths) up to the front ends (ui, bench, the command line); a new
 # module must be added here, which says where it sits.
 _CORE_BELOW_TRAINING = {
-    "errors", "paths", "cpu", "augment", "architectures", "models", "config", "images", "uploads", "download",
+    "errors", "paths", "cpu", "precision", "augment", "architectures", "models", "config", "images", "uploads", "download",
     "data", "pipeline", "runs", "lite", "predict", "evaluate", "explain", "export", "calibration", "queue", "exclusions",
     "stress", "readahead",
 }  # fmt: skip
@@ -35,10 +35,11 @@ ALLOWED_IMPORTS = {
     "cluster": {"errors"},
     "native_logs": set(),
     "cpu": set(),
+    "precision": {"cpu", "paths"},
     "augment": {"errors"},
     "architectures": {"errors", "paths", "augment"},
     "adam": set(),
-    "models": {"errors", "architectures", "cpu", "adam"},
+    "models": {"errors", "architectures", "precision", "adam"},
     "config": {"errors", "augment", "models"},
     "images": {"errors"},
     "readahead": {"errors", "images"},
