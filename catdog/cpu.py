@@ -23,7 +23,8 @@ def cpu_flags() -> frozenset[str]:
 
 @functools.cache
 def cpu_model_name() -> str:
-    """The CPU's model name ("AMD EPYC 9R14", "Intel(R) Xeon(R) Processor"), or "" where unknown."""
+    """The CPU's model name as Linux gives it (a virtual machine's may be generic, such as
+    "Intel(R) Xeon(R) Processor"), or "" where /proc/cpuinfo has none."""
     try:
         with open("/proc/cpuinfo") as handle:
             return next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), "")

@@ -94,4 +94,6 @@ def _read(path) -> dict:
         known = json.loads(path.read_text())
     except (OSError, ValueError):
         return {}  # none yet, or unreadable: measure again
-    return known if isinstance(known, dict) else {}
+    if not isinstance(known, dict):
+        return {}
+    return {key: value for key, value in known.items() if isinstance(value, int | float)}

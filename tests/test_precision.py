@@ -61,10 +61,13 @@ def test_the_ratio_is_measured_once_a_machine_and_kept_on_disk(measured, monkeyp
     assert precision.bfloat16_speedup() == 1.9 and measured["calls"] == 2
     assert len(json.loads((isolated_dirs / "cache" / precision.CACHE_NAME).read_text())) == 2
 
-    # A damaged file is measured again, not an error.
+    # A damaged file, or a damaged entry, is measured again, not an error.
     (isolated_dirs / "cache" / precision.CACHE_NAME).write_text("{not json")
     precision._cached_speedup.cache_clear()
     assert precision.bfloat16_speedup() == 1.9 and measured["calls"] == 3
+    (isolated_dirs / "cache" / precision.CACHE_NAME).write_text(json.dumps({precision.machine_key(): "fast"}))
+    precision._cached_speedup.cache_clear()
+    assert precision.bfloat16_speedup() == 1.9 and measured["calls"] == 4
 
 
 def test_the_probe_times_real_kernels_in_both_precisions():
