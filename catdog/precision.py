@@ -1,8 +1,8 @@
 """Whether bfloat16 pays on this CPU: measured once a machine, not read from its flags.
 
 bfloat16 instructions are not enough. oneDNN runs the same `avx512_core_bf16` kernels on AMD Zen 4,
-where a training step gains 1.5-1.8x over float32, and on an Intel Xeon whose hypervisor hides AMX,
-where the step takes twice as long (README, "Speed"). So `--precision auto` times a convolution's
+where a training step is much faster in bfloat16, and on an Intel Xeon whose hypervisor hides AMX,
+where it is slower than float32 (README, "Speed"). So `--precision auto` times a convolution's
 forward pass and both its gradients, the work most of a step is made of, in each precision, and
 trains in bfloat16 only where that is at least `MIN_SPEEDUP` faster. The ratio is kept in the cache
 directory under the CPU's name, flags, core count and TensorFlow version.
@@ -21,13 +21,12 @@ import tensorflow as tf
 from catdog.cpu import cpu_signature, has_bfloat16_arithmetic
 from catdog.paths import cache_dir, write_json_atomic
 
-# Model 1's second convolution (32 to 64 channels on 79x79 images) at batch 16: about a second to
-# time in both precisions, and the same ratio as at batch 32.
+# Model 1's second convolution (32 to 64 channels on 79x79 images) at batch 16: quick to time in
+# both precisions, and the same ratio as at the training batch of 32.
 PROBE_INPUT, PROBE_KERNEL = (16, 79, 79, 32), (3, 3, 32, 64)
 WARM_UP, REPEATS = 2, 5
 # A step also runs work bfloat16 does not shorten (augmentation, element-wise layers, casts, Adam's
-# float32 update): on Zen 4 kernels 1.9-2.0x faster made steps 1.5-1.8x faster, so a kernel gain
-# much below this would barely show in an epoch.
+# float32 update), so it gains less than its convolutions: a smaller gain would barely show in an epoch.
 MIN_SPEEDUP = 1.25
 CACHE_NAME = "bfloat16-speedup.json"
 
