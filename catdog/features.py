@@ -39,7 +39,7 @@ from catdog.readahead import ReadAhead
 Flips = tuple[tuple[bool, bool], ...]  # (horizontal, vertical) mirrorings of an image
 NO_FLIP: Flips = ((False, False),)  # the images as they are (validation)
 # int8 quantization's ranges come from this many training images: each one lengthens the one-time
-# conversion (by tens of milliseconds), and 16 keep validation accuracy as 32 and 100 did (README, "Speed").
+# conversion, and 16 keep validation accuracy as 32 and 100 did (README, "Speed").
 CALIBRATION_IMAGES = 16
 
 
