@@ -18,6 +18,9 @@ import numpy as np
 from catdog.data import Split
 from catdog.images import load_image
 
+# A split whose decoded images take less memory than this is kept decoded after the first pass.
+KEEP_DECODED_BYTES = 2 * 1024**3
+
 # Forward passes alone (validation, evaluation) take batches of this many pixels, 128 images at
 # 160x160: a batch's fixed costs (Model 1's 42 million weights cast to bfloat16, oneDNN's set-up)
 # then spread over more images, a fifth less time an image on a Zen 4 (README, "Speed").
@@ -37,7 +40,8 @@ def make_tf_dataset(
     """A batched `tf.data.Dataset` of (uint8 images, int labels) for Keras.
 
     Images are decoded with `load_image` in parallel, cached in memory after the first pass when
-    they fit (decoding is then paid once, not every epoch), reshuffled every epoch when `shuffle`,
+    they fit in `KEEP_DECODED_BYTES` (decoding is then paid once, not every epoch; a bigger split
+    is decoded every pass, in memory a few batches at a time), reshuffled every epoch when `shuffle`,
     and prefetched so the model never waits for data. A file that fails to decode is dropped
     rather than ending the epoch.
 
@@ -62,12 +66,18 @@ def make_tf_dataset(
         image.set_shape((height, width, 3))
         return image, label
 
+    keep = cache and len(split) * height * width * 3 < KEEP_DECODED_BYTES
     dataset = tf.data.Dataset.from_tensor_slices((list(split.paths), np.asarray(split.labels, np.int32)))
-    dataset = dataset.map(tf_decode, num_parallel_calls=os.cpu_count() or 2, deterministic=True).ignore_errors()
-    if cache and len(split) * height * width * 3 < 2 * 1024**3:
-        dataset = dataset.cache()
-    if shuffle:
+    # Decoded anew every pass, the file names are shuffled: a buffer of decoded images would hold
+    # the whole split and be refilled before each pass's first batch. Kept ones are shuffled after
+    # the cache, which replays the order it was filled in.
+    if shuffle and not keep:
         dataset = dataset.shuffle(max(len(split), 1), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.map(tf_decode, num_parallel_calls=os.cpu_count() or 2, deterministic=True).ignore_errors()
+    if keep:
+        dataset = dataset.cache()
+        if shuffle:
+            dataset = dataset.shuffle(max(len(split), 1), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size, drop_remainder=True).repeat() if repeat else dataset.batch(batch_size)
     dataset = without_autotuning(dataset.prefetch(2))
     return dataset if shard is None else one_workers_share(dataset)
