@@ -71,13 +71,14 @@ def make_tf_dataset(
     # Decoded anew every pass, the file names are shuffled: a buffer of decoded images would hold
     # the whole split and be refilled before each pass's first batch. Kept ones are shuffled after
     # the cache, which replays the order it was filled in.
+    reshuffled = lambda d: d.shuffle(max(len(split), 1), seed=seed, reshuffle_each_iteration=True)  # noqa: E731
     if shuffle and not keep:
-        dataset = dataset.shuffle(max(len(split), 1), seed=seed, reshuffle_each_iteration=True)
+        dataset = reshuffled(dataset)
     dataset = dataset.map(tf_decode, num_parallel_calls=os.cpu_count() or 2, deterministic=True).ignore_errors()
     if keep:
         dataset = dataset.cache()
-        if shuffle:
-            dataset = dataset.shuffle(max(len(split), 1), seed=seed, reshuffle_each_iteration=True)
+    if shuffle and keep:
+        dataset = reshuffled(dataset)
     dataset = dataset.batch(batch_size, drop_remainder=True).repeat() if repeat else dataset.batch(batch_size)
     dataset = without_autotuning(dataset.prefetch(2))
     return dataset if shard is None else one_workers_share(dataset)
