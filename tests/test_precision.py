@@ -43,7 +43,19 @@ def test_a_cpu_without_bfloat16_arithmetic_is_not_measured(measured, monkeypatch
     monkeypatch.setattr(cpu, "cpu_flags", lambda: frozenset({"avx2", "avx512f", "avx512_vnni"}))
     measured["value"] = 3.0
     assert models.training_precision("model1") == "float32"
+    assert precision.bfloat16_speedup() is None
     assert measured["calls"] == 0
+
+
+def test_with_a_gpu_visible_the_cpu_probe_is_not_run(measured, monkeypatch, isolated_dirs):
+    # It would time the GPU's kernels and keep that ratio under the CPU's name, for a later run
+    # on the same machine with the GPU hidden.
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["/physical_device:GPU:0"])
+    measured["value"] = 3.0
+    assert precision.bfloat16_speedup() is None
+    assert models.training_precision("model1") == "float32"
+    assert measured["calls"] == 0
+    assert not (isolated_dirs / "cache" / precision.CACHE_NAME).exists()
 
 
 def test_the_ratio_is_measured_once_a_machine_and_kept_on_disk(measured, monkeypatch, isolated_dirs):

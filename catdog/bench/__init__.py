@@ -32,7 +32,7 @@ from catdog.bench.measure import measure_memory, measure_prediction
 from catdog.bench.report import TARGETS, check_targets, format_report
 from catdog.bench.timing import ratios, time_catdog, time_reference
 from catdog.config import RunConfig
-from catdog.cpu import cpu_model_name, has_bfloat16_arithmetic, relevant_flags
+from catdog.cpu import cpu_model_name, relevant_flags
 from catdog.data import load_dataset
 from catdog.errors import CatdogError
 from catdog.models import TUTORIAL_MODELS, get_spec
@@ -202,7 +202,7 @@ def machine_info() -> dict:
         "cpu": cpu,
         "cpu_flags": relevant_flags(),
         # what --precision auto goes by (`catdog.precision`); measured only where bfloat16 may pay
-        "bfloat16_speedup": bfloat16_speedup() if has_bfloat16_arithmetic() else None,
+        "bfloat16_speedup": bfloat16_speedup(),
         "bfloat16_pays": bfloat16_pays(),
         "cores": os.cpu_count(),
         "memory_gb": memory_gb,
