@@ -12,7 +12,7 @@ from __future__ import annotations
 import streamlit as st
 
 from catdog.augment import FLIP_MODES, rotation_degrees
-from catdog.config import RunConfig
+from catdog.config import FEATURE_PRECISIONS, PRECISIONS, RunConfig
 from catdog.data import Dataset
 from catdog.models import MODELS
 from catdog.ui import inference, state
@@ -22,6 +22,16 @@ IMAGE_SIDES = [32, 64, 96, 128, 160, 192, 224]
 LEARNING_RATES = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1]
 FINE_TUNE_RATES = [None, 1e-6, 3e-6, 1e-5, 3e-5, 1e-4, 3e-4]
 MOBILENET_LAYERS = 154  # the last layer a fine-tuning stage can start unfreezing from
+PRECISION_LABELS = {
+    "auto": "auto: bfloat16 where measured faster here",
+    "float32": "float32",
+    "mixed_bfloat16": "mixed bfloat16",
+}
+FEATURE_PRECISION_LABELS = {
+    "auto": "auto: int8 on CPUs with VNNI",
+    "float32": "float32 (exact)",
+    "int8": "int8 (quantized, faster)",
+}
 
 
 def apply_handed_settings() -> None:
@@ -43,6 +53,8 @@ def apply_handed_settings() -> None:
             "train_seed": config.seed,
             "train_patience": config.early_stopping,
             "train_fast": config.fast,
+            "train_feature_precision": config.feature_precision,
+            "train_precision": config.precision,
             "train_fine_tune_epochs": config.fine_tune_epochs,
             "train_fine_tune_from": config.fine_tune_from,
             "train_fine_tune_rate": config.fine_tune_learning_rate,
@@ -140,6 +152,30 @@ def settings_form(dataset: Dataset, training_active: bool) -> RunConfig | None:
             disabled=not spec.frozen_base,
             key="train_fine_tune_rate",
         )
+        left, right = st.columns(2)
+        precision = left.selectbox(
+            "Arithmetic",
+            PRECISIONS,
+            format_func=PRECISION_LABELS.get,
+            key="train_precision",
+            help=(
+                "auto trains this model in mixed bfloat16 only on a CPU where a first training measured "
+                "bfloat16 faster than float32, and in float32 everywhere else."
+                if spec.cpu_bfloat16
+                else "auto trains this model in float32: it is not registered for bfloat16."
+            )
+            + " The saved model is float32 either way.",
+        )
+        feature_precision = right.selectbox(
+            "Frozen base's features",
+            FEATURE_PRECISIONS,
+            format_func=FEATURE_PRECISION_LABELS.get,
+            disabled=not (spec.frozen_base and fast),
+            key="train_feature_precision",
+            help="On the fast path the frozen base runs on LiteRT. int8 quantizes it once, calibrated on a few "
+            "training images: faster on CPUs with int8 dot products (VNNI), with features close to float32's "
+            '(README, "Speed"). Each choice has its own feature cache.',
+        )
         # One widget per model, so each model starts from its own augmentation (the tutorial's).
         left, right = st.columns(2)
         flip = left.selectbox("Random flip", FLIP_MODES, index=FLIP_MODES.index(spec.flip), key=_flip_key(model))
@@ -183,6 +219,8 @@ def settings_form(dataset: Dataset, training_active: bool) -> RunConfig | None:
             seed=int(seed),
             early_stopping=int(patience),
             fast=bool(fast),
+            feature_precision=feature_precision,
+            precision=precision,
             fine_tune_epochs=int(fine_tune_epochs) if spec.frozen_base else 0,
             fine_tune_from=int(fine_tune_from),
             fine_tune_learning_rate=fine_tune_rate,

@@ -68,6 +68,7 @@ def test_settings_handed_over_fill_every_widget_once(app, app_dataset):
     handed = RunConfig(
         model="model4", epochs=7, batch_size=16, learning_rate=3e-4, image_size=(96, 96), seed=5, early_stopping=2,
         fast=False, fine_tune_epochs=4, fine_tune_from=120, fine_tune_learning_rate=1e-5, flip="vertical", rotation=0.2,
+        precision="mixed_bfloat16", feature_precision="float32",
     )  # fmt: skip
     at = app.run()
     at.session_state["train_settings"] = handed.to_dict()
@@ -82,6 +83,8 @@ def test_settings_handed_over_fill_every_widget_once(app, app_dataset):
         "seed": at.number_input(key="train_seed").value,
         "early_stopping": at.number_input(key="train_patience").value,
         "fast": at.checkbox(key="train_fast").value,
+        "precision": at.selectbox(key="train_precision").value,
+        "feature_precision": at.selectbox(key="train_feature_precision").value,
         "fine_tune_epochs": at.number_input(key="train_fine_tune_epochs").value,
         "fine_tune_from": at.number_input(key="train_fine_tune_from").value,
         "fine_tune_learning_rate": at.selectbox(key="train_fine_tune_rate").value,
@@ -134,6 +137,7 @@ def test_start_trains_in_a_background_process(app, app_dataset):
     at.selectbox(key="train_batch_size").set_value(8).run()
     at.number_input(key="train_epochs").set_value(2).run()
     at.number_input(key="train_seed").set_value(3).run()
+    at.selectbox(key="train_precision").set_value("float32").run()
     at.button(key="train_start").click().run()
     assert not at.error, texts(at.error)
     launch = at.session_state["train_launch"]
@@ -146,7 +150,7 @@ def test_start_trains_in_a_background_process(app, app_dataset):
     assert run.config.data == str(app_dataset)
     # The run trained exactly what the form said (and what the launch's settings file holds).
     assert run.config == RunConfig.load(launch["config"])
-    assert (run.config.model, run.config.batch_size, run.config.seed) == ("model3", 8, 3)
+    assert (run.config.model, run.config.batch_size, run.config.seed, run.config.precision) == ("model3", 8, 3, "float32")
     assert (run.path / "progress.json").is_file()
     at.run()
     assert [frame.value for frame in at.dataframe if "val accuracy" in frame.value.columns][0]["run"].tolist() == [run.name]
