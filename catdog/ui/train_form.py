@@ -27,6 +27,8 @@ PRECISION_LABELS = {
     "float32": "float32",
     "mixed_bfloat16": "mixed bfloat16",
 }
+# Several machines need TF_CONFIG and a process on each (README, "More data, more GPUs"): the command line's.
+STRATEGY_LABELS = {"default": "default: one GPU if there is one", "mirrored": "every GPU of this machine"}
 FEATURE_PRECISION_LABELS = {
     "auto": "auto: int8 on CPUs with VNNI",
     "float32": "float32 (exact)",
@@ -55,6 +57,7 @@ def apply_handed_settings() -> None:
             "train_fast": config.fast,
             "train_feature_precision": config.feature_precision,
             "train_precision": config.precision,
+            "train_strategy": config.strategy if config.strategy in STRATEGY_LABELS else "default",
             "train_fine_tune_epochs": config.fine_tune_epochs,
             "train_fine_tune_from": config.fine_tune_from,
             "train_fine_tune_rate": config.fine_tune_learning_rate,
@@ -152,7 +155,7 @@ def settings_form(dataset: Dataset, training_active: bool) -> RunConfig | None:
             disabled=not spec.frozen_base,
             key="train_fine_tune_rate",
         )
-        left, right = st.columns(2)
+        left, middle, right = st.columns(3)
         precision = left.selectbox(
             "Arithmetic",
             PRECISIONS,
@@ -166,7 +169,7 @@ def settings_form(dataset: Dataset, training_active: bool) -> RunConfig | None:
             )
             + " The saved model is float32 either way.",
         )
-        feature_precision = right.selectbox(
+        feature_precision = middle.selectbox(
             "Frozen base's features",
             FEATURE_PRECISIONS,
             format_func=FEATURE_PRECISION_LABELS.get,
@@ -175,6 +178,14 @@ def settings_form(dataset: Dataset, training_active: bool) -> RunConfig | None:
             help="On the fast path the frozen base runs on LiteRT. int8 quantizes it once, calibrated on a few "
             "training images: faster on CPUs with int8 dot products (VNNI), with features close to float32's "
             '(README, "Speed"). Each choice has its own feature cache.',
+        )
+        strategy = right.selectbox(
+            "Devices",
+            list(STRATEGY_LABELS),
+            format_func=STRATEGY_LABELS.get,
+            key="train_strategy",
+            help="Every GPU: the model is copied to each GPU and each batch split between them "
+            "(tf.distribute.MirroredStrategy); the batch size is all GPUs' together. Without GPUs, the same as default.",
         )
         # One widget per model, so each model starts from its own augmentation (the tutorial's).
         left, right = st.columns(2)
@@ -221,6 +232,7 @@ def settings_form(dataset: Dataset, training_active: bool) -> RunConfig | None:
             fast=bool(fast),
             feature_precision=feature_precision,
             precision=precision,
+            strategy=strategy,
             fine_tune_epochs=int(fine_tune_epochs) if spec.frozen_base else 0,
             fine_tune_from=int(fine_tune_from),
             fine_tune_learning_rate=fine_tune_rate,

@@ -68,7 +68,7 @@ def test_settings_handed_over_fill_every_widget_once(app, app_dataset):
     handed = RunConfig(
         model="model4", epochs=7, batch_size=16, learning_rate=3e-4, image_size=(96, 96), seed=5, early_stopping=2,
         fast=False, fine_tune_epochs=4, fine_tune_from=120, fine_tune_learning_rate=1e-5, flip="vertical", rotation=0.2,
-        precision="mixed_bfloat16", feature_precision="float32",
+        precision="mixed_bfloat16", feature_precision="float32", strategy="mirrored",
     )  # fmt: skip
     at = app.run()
     at.session_state["train_settings"] = handed.to_dict()
@@ -85,6 +85,7 @@ def test_settings_handed_over_fill_every_widget_once(app, app_dataset):
         "fast": at.checkbox(key="train_fast").value,
         "precision": at.selectbox(key="train_precision").value,
         "feature_precision": at.selectbox(key="train_feature_precision").value,
+        "strategy": at.selectbox(key="train_strategy").value,
         "fine_tune_epochs": at.number_input(key="train_fine_tune_epochs").value,
         "fine_tune_from": at.number_input(key="train_fine_tune_from").value,
         "fine_tune_learning_rate": at.selectbox(key="train_fine_tune_rate").value,
@@ -95,6 +96,12 @@ def test_settings_handed_over_fill_every_widget_once(app, app_dataset):
     assert "train_settings" not in at.session_state  # applied once: the user's later changes stand
     at.number_input(key="train_epochs").set_value(9).run()
     assert at.number_input(key="train_epochs").value == 9
+
+    # A run trained on several machines is repeated on this one: the dashboard starts no cluster.
+    at.session_state["train_settings"] = handed.replace(strategy="multi-worker").to_dict()
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="train_strategy").value == "default"
 
 
 # ----------------------------------------------------------------------------- launching a training
