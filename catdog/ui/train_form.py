@@ -27,13 +27,13 @@ PRECISION_LABELS = {
     "float32": "float32",
     "mixed_bfloat16": "mixed bfloat16",
 }
-# Several machines need TF_CONFIG and a process on each (README, "More data, more GPUs"): the command line's.
-STRATEGY_LABELS = {"default": "default: one GPU if there is one", "mirrored": "every GPU of this machine"}
 FEATURE_PRECISION_LABELS = {
     "auto": "auto: int8 on CPUs with VNNI",
     "float32": "float32 (exact)",
     "int8": "int8 (quantized, faster)",
 }
+# Several machines need TF_CONFIG and a process on each (README, "More data, more GPUs"): the command line's.
+STRATEGY_LABELS = {"default": "default: one GPU if there is one", "mirrored": "every GPU of this machine"}
 
 
 def apply_handed_settings() -> None:
